@@ -1,0 +1,31 @@
+package wire
+
+import "fmt"
+
+// Done tells the peer that a side has finished its part of request ReqID.
+// From the sender, Sums carry the whole-file hashes of files whose chunks
+// have all been sent, possibly over several Done frames; Final marks the
+// last one. From the receiver, Final means every file is verified and in
+// place. Next free key: 4.
+type Done struct {
+	ReqID uint64    `cbor:"1,keyasint"`
+	Final bool      `cbor:"2,keyasint,omitempty"`
+	Sums  []FileSum `cbor:"3,keyasint,omitempty"`
+}
+
+// FileSum is the whole-file hash of manifest entry File. Next free key: 3.
+type FileSum struct {
+	File uint32 `cbor:"1,keyasint"`
+	Sum  []byte `cbor:"2,keyasint"`
+}
+
+func (*Done) Type() Type { return TypeDone }
+
+func (d *Done) validate() error {
+	for _, s := range d.Sums {
+		if len(s.Sum) != HashSize {
+			return fmt.Errorf("%w: file sum of %d bytes", ErrMalformed, len(s.Sum))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,30 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestErrorGolden(t *testing.T) {
+	checkGolden(t, &Error{Code: CodeNoSpace, Message: "disk full"}, "0a0000000ea2010702696469736b2066756c6c")
+}
+
+func TestCodesMapBothWays(t *testing.T) {
+	for c := Code(1); c <= CodeVersion; c++ {
+		wrapped := fmt.Errorf("context: %w", c.Err())
+		if got := CodeOf(wrapped); got != c {
+			t.Errorf("CodeOf(%v) = %v", c, got)
+		}
+		remote := ErrorFor(wrapped).Err()
+		if !errors.Is(remote, c.Err()) {
+			t.Errorf("remote %v does not match %v", remote, c.Err())
+		}
+	}
+	if (Code(999)).Err() != ErrInternal {
+		t.Error("unknown code must map to ErrInternal")
+	}
+	if CodeOf(errors.New("plain")) != CodeInternal {
+		t.Error("plain error must map to CodeInternal")
+	}
+}
