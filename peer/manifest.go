@@ -1,0 +1,109 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/dshare/dshare/wire"
+)
+
+// ErrSourceChanged means a source file changed while it was being sent.
+var ErrSourceChanged = wire.ErrSourceChanged
+
+// Manifest is what a sender offers: wire entries and, for each, the local
+// file it comes from.
+type Manifest struct {
+	Entries []wire.Entry
+	Sources []string // local path per entry; "" for directories
+}
+
+// Files returns the number of regular files and their total size.
+func (m *Manifest) Files() (n int, bytes uint64) {
+	for _, e := range m.Entries {
+		if !e.Dir {
+			n++
+			bytes += e.Size
+		}
+	}
+	return n, bytes
+}
+
+// BuildManifest walks paths. A file is offered under its base name and a
+// directory under its base name with everything below it, empty
+// directories included. Symbolic links inside a directory are followed to
+// regular files; links to directories and special files are skipped.
+func BuildManifest(paths []string) (*Manifest, error) {
+	m := new(Manifest)
+	seen := map[string]bool{}
+	add := func(name, src string, fi fs.FileInfo) error {
+		if seen[name] {
+			return fmt.Errorf("%q is offered twice", name)
+		}
+		seen[name] = true
+		e := wire.Entry{Path: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano()}
+		if fi.IsDir() {
+			e.Dir = true
+			src = ""
+		} else {
+			e.Size = uint64(fi.Size())
+		}
+		m.Entries = append(m.Entries, e)
+		m.Sources = append(m.Sources, src)
+		return nil
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		base := filepath.Base(filepath.Clean(p))
+		if base == "/" || base == "." || base == ".." {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			base = filepath.Base(abs)
+		}
+		if !fi.IsDir() {
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("%s: not a regular file or directory", p)
+			}
+			if err := add(base, p, fi); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err = filepath.WalkDir(p, func(src string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(p, src)
+			if err != nil {
+				return err
+			}
+			name := path.Join(base, filepath.ToSlash(rel))
+			fi, err := os.Stat(src) // follows links
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && d.Type()&fs.ModeSymlink != 0 {
+					return nil // dangling link
+				}
+				return err
+			}
+			switch {
+			case d.Type()&fs.ModeSymlink != 0 && !fi.Mode().IsRegular():
+				return nil
+			case fi.IsDir(), fi.Mode().IsRegular():
+				return add(name, src, fi)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,64 @@
+package peer
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/dshare/dshare/wire"
+)
+
+// ProtocolID is dshare's libp2p protocol; the number is the major version.
+const ProtocolID protocol.ID = "/dshare/1"
+
+// ServiceName names dshare's streams to the libp2p resource manager.
+const ServiceName = "dshare"
+
+// Defaults for a transfer.
+const (
+	DefaultChunkSize = 1 << 20
+	DefaultStreams   = 4
+	maxDataStreams   = 16 // per transfer, on the receiver
+	maxEntries       = 1_000_000
+	commitInterval   = 200 * time.Millisecond
+	firstFrameWait   = 30 * time.Second
+	dataIdleTimeout  = 2 * time.Minute
+)
+
+// Stream reset codes, for cancellation and protocol violations.
+const (
+	resetCanceled network.StreamErrorCode = 1
+	resetProtocol network.StreamErrorCode = 2
+)
+
+func resetFor(err error) network.StreamErrorCode {
+	if wire.CodeOf(err) == wire.CodeCanceled {
+		return resetCanceled
+	}
+	return resetProtocol
+}
+
+func newReqID() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+// Progress reports bytes the receiver has confirmed: verified and durable
+// on its disk.
+type Progress struct {
+	Confirmed, Total uint64
+	Files            []FileProgress // files whose numbers changed since the last report
+}
+
+// FileProgress is the confirmed state of one file.
+type FileProgress struct {
+	Index     int
+	Path      string
+	Size      uint64
+	Confirmed uint64
+	Complete  bool
+}

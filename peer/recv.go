@@ -1,0 +1,240 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/dshare/dshare/wire"
+)
+
+// Offer is an incoming offer as shown to whoever decides on it.
+type Offer struct {
+	Peer    peer.ID
+	Entries []wire.Entry
+	Files   int
+	Bytes   uint64
+}
+
+// EventKind says what a receiver Event reports.
+type EventKind int
+
+const (
+	EventAccepted EventKind = iota + 1 // a transfer starts
+	EventProgress                      // bytes were confirmed
+	EventDone                          // every file is verified and in place
+	EventFailed                        // the transfer stopped; resumable state is kept
+	EventRejected                      // an offer was refused
+)
+
+// Event reports what a Receiver does. Events of one transfer arrive in
+// order, from one goroutine at a time.
+type Event struct {
+	Kind     EventKind
+	Peer     peer.ID
+	ReqID    uint64
+	Offer    *Offer // EventAccepted
+	Progress Progress
+	Err      error // EventFailed, EventRejected
+}
+
+// Receiver accepts offers on a host and writes files below Dir.
+type Receiver struct {
+	Host host.Host
+	Dir  string
+	// Decide is asked about every valid offer; a nil error accepts it. A
+	// nil Decide accepts everything.
+	Decide func(ctx context.Context, o *Offer) error
+	// Notify, if set, receives events. It must not block for long.
+	Notify func(Event)
+	// Overwrite replaces existing files instead of keeping both.
+	Overwrite bool
+
+	mu        sync.Mutex
+	transfers map[transferKey]*transfer
+}
+
+type transferKey struct {
+	peer  peer.ID
+	reqID uint64
+}
+
+// Serve handles dshare streams until ctx is canceled.
+func (r *Receiver) Serve(ctx context.Context) error {
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.transfers = map[transferKey]*transfer{}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	r.Host.SetStreamHandler(ProtocolID, func(s network.Stream) {
+		wg.Add(1)
+		defer wg.Done()
+		r.handle(ctx, s)
+	})
+	<-ctx.Done()
+	r.Host.RemoveStreamHandler(ProtocolID)
+	r.mu.Lock()
+	for _, t := range r.transfers {
+		t.abort(wire.ErrCanceled)
+	}
+	r.mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+func (r *Receiver) notify(e Event) {
+	if r.Notify != nil {
+		r.Notify(e)
+	}
+}
+
+// handle dispatches a new stream on its first frame.
+func (r *Receiver) handle(ctx context.Context, s network.Stream) {
+	if err := s.Scope().SetService(ServiceName); err != nil {
+		s.ResetWithError(resetProtocol)
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { s.ResetWithError(resetCanceled) })
+	defer stop()
+	_ = s.SetReadDeadline(time.Now().Add(firstFrameWait))
+	rd := wire.NewReader(s)
+	m, err := rd.ReadMsg()
+	if err != nil {
+		s.ResetWithError(resetProtocol)
+		return
+	}
+	switch m := m.(type) {
+	case *wire.Offer:
+		err = r.handleOffer(ctx, s, rd, m)
+	case *wire.Start:
+		err = r.handleData(ctx, s, rd, m)
+	default:
+		err = fmt.Errorf("%w: %v as first frame", wire.ErrProtocol, m.Type())
+		_ = wire.WriteMsg(s, wire.ErrorFor(err))
+	}
+	if err != nil {
+		s.ResetWithError(resetFor(err))
+		return
+	}
+	s.Close()
+}
+
+// readOffer reads the remaining parts of a manifest.
+func readOffer(rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
+	if first.Part != 0 || first.Files > maxEntries {
+		return nil, fmt.Errorf("%w: offer of %d entries", wire.ErrLimit, first.Files)
+	}
+	entries := first.Entries
+	for o := first; o.More; {
+		m, err := rd.ReadMsg()
+		if err != nil {
+			return nil, err
+		}
+		next, ok := m.(*wire.Offer)
+		if !ok || next.ReqID != first.ReqID || next.Part != o.Part+1 {
+			return nil, fmt.Errorf("%w: expected offer part %d", wire.ErrProtocol, o.Part+1)
+		}
+		entries = append(entries, next.Entries...)
+		if uint64(len(entries)) > first.Files {
+			return nil, fmt.Errorf("%w: more entries than announced", wire.ErrProtocol)
+		}
+		o = next
+	}
+	if uint64(len(entries)) != first.Files {
+		return nil, fmt.Errorf("%w: %d entries, %d announced", wire.ErrProtocol, len(entries), first.Files)
+	}
+	return entries, nil
+}
+
+func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.Reader, first *wire.Offer) error {
+	from := s.Conn().RemotePeer()
+	reject := func(err error) error {
+		r.notify(Event{Kind: EventRejected, Peer: from, ReqID: first.ReqID, Err: err})
+		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeOf(err), Reason: err.Error()})
+		return nil
+	}
+	entries, err := readOffer(rd, first)
+	if err != nil {
+		return reject(err)
+	}
+	var total uint64
+	for _, e := range entries {
+		if total+e.Size < total {
+			return reject(fmt.Errorf("%w: sizes overflow", wire.ErrTooLarge))
+		}
+		total += e.Size
+	}
+	if total != first.Bytes {
+		return reject(fmt.Errorf("%w: sizes add up to %d, %d announced", wire.ErrProtocol, total, first.Bytes))
+	}
+	if first.ChunkSize == 0 {
+		return reject(fmt.Errorf("%w: no chunk size", wire.ErrProtocol))
+	}
+	if err := CheckManifest(entries); err != nil {
+		return reject(err)
+	}
+	offer := &Offer{Peer: from, Entries: entries, Bytes: total}
+	for _, e := range entries {
+		if !e.Dir {
+			offer.Files++
+		}
+	}
+	_ = s.SetReadDeadline(time.Time{}) // a person may take a while to decide
+	if r.Decide != nil {
+		if err := r.Decide(ctx, offer); err != nil {
+			return reject(err)
+		}
+	}
+	t, err := newTransfer(ctx, r, s, first.ReqID, first.ChunkSize, offer)
+	if err != nil {
+		return reject(err)
+	}
+	key := transferKey{from, first.ReqID}
+	r.mu.Lock()
+	if _, dup := r.transfers[key]; dup {
+		r.mu.Unlock()
+		t.close()
+		return reject(fmt.Errorf("%w: request %d is already running", wire.ErrProtocol, first.ReqID))
+	}
+	r.transfers[key] = t
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.transfers, key)
+		r.mu.Unlock()
+	}()
+	r.notify(Event{Kind: EventAccepted, Peer: from, ReqID: first.ReqID, Offer: offer})
+	err = t.run(rd)
+	if err != nil {
+		r.notify(Event{Kind: EventFailed, Peer: from, ReqID: first.ReqID, Err: err})
+		if !errors.Is(err, io.EOF) {
+			_ = t.writeMsg(wire.ErrorFor(err))
+		}
+		return err
+	}
+	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Progress: t.progressNow()})
+	return nil
+}
+
+func (r *Receiver) handleData(ctx context.Context, s network.Stream, rd *wire.Reader, st *wire.Start) error {
+	key := transferKey{s.Conn().RemotePeer(), st.ReqID}
+	r.mu.Lock()
+	t := r.transfers[key]
+	r.mu.Unlock()
+	if t == nil {
+		err := fmt.Errorf("%w: no transfer %d", wire.ErrNotFound, st.ReqID)
+		_ = wire.WriteMsg(s, wire.ErrorFor(err))
+		return err
+	}
+	return t.receiveData(ctx, s, rd)
+}

@@ -1,0 +1,382 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/dshare/dshare/chunker"
+	"github.com/dshare/dshare/wire"
+)
+
+// SendOptions tune a send. Zero values mean the defaults.
+type SendOptions struct {
+	Streams   int    // parallel data streams
+	ChunkSize uint32 // bytes per chunk
+	// OnProgress, if set, is called from one goroutine whenever the
+	// receiver confirms bytes.
+	OnProgress func(Progress)
+}
+
+// Result summarizes a finished send.
+type Result struct {
+	Files   int
+	Bytes   uint64 // total size of the files
+	Sent    uint64 // payload bytes transmitted in this run
+	Skipped uint64 // bytes the receiver already held
+	Elapsed time.Duration
+}
+
+// Send offers m to target and sends it. It returns only once the receiver
+// has confirmed every file verified and in place, or on failure. A
+// rejection matches wire.ErrRejected (or the sentinel of its code).
+func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, opts SendOptions) (*Result, error) {
+	if opts.Streams <= 0 {
+		opts.Streams = DefaultStreams
+	}
+	if opts.ChunkSize == 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	start := time.Now()
+	if err := h.Connect(ctx, target); err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", target.ID, err)
+	}
+	open := func(ctx context.Context) (network.Stream, error) {
+		return h.NewStream(ctx, target.ID, ProtocolID)
+	}
+	s := &sendSession{m: m, opts: opts, reqID: newReqID(), open: open}
+	res, err := s.run(ctx)
+	if res != nil {
+		res.Elapsed = time.Since(start)
+	}
+	return res, err
+}
+
+// sendSession is one run of a send, over one control stream and several
+// data streams. Data streams come from open, so that they may be spread
+// over more than one connection.
+type sendSession struct {
+	m     *Manifest
+	opts  SendOptions
+	reqID uint64
+	open  func(context.Context) (network.Stream, error)
+
+	ctrl  network.Stream
+	wmu   sync.Mutex
+	files []*sfile // by manifest index; nil for directories
+	sent  atomic.Uint64
+}
+
+// sfile is one file being sent.
+type sfile struct {
+	idx       int
+	src       string
+	entry     wire.Entry
+	sums      []chunker.Sum
+	remaining atomic.Int64 // chunks not yet read and hashed
+	confirmed uint64       // owned by the control reader
+
+	once sync.Once
+	f    *os.File
+	err  error
+}
+
+type job struct {
+	f        *sfile
+	chunk    int
+	hashOnly bool // the receiver has it; hash it for the whole-file sum only
+}
+
+func (s *sendSession) run(ctx context.Context) (*Result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(wire.ErrCanceled)
+	ctrl, err := s.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	s.ctrl = ctrl
+	stop := context.AfterFunc(ctx, func() { ctrl.ResetWithError(resetFor(context.Cause(ctx))) })
+	defer stop()
+	_ = ctrl.Scope().SetService(ServiceName)
+
+	for _, part := range wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries) {
+		if err := s.write(part); err != nil {
+			return nil, fmt.Errorf("send offer: %w", err)
+		}
+	}
+	rd := wire.NewReader(ctrl)
+	reply, err := rd.ReadMsg()
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the receiver's answer: %w", err)
+	}
+	var accept *wire.Accept
+	switch r := reply.(type) {
+	case *wire.Accept:
+		accept = r
+	case *wire.Reject:
+		return nil, r.Err()
+	case *wire.Error:
+		return nil, r.Err()
+	default:
+		return nil, fmt.Errorf("%w: %v in answer to an offer", wire.ErrProtocol, r.Type())
+	}
+	jobs, res, err := s.plan(accept)
+	if err != nil {
+		return nil, err
+	}
+
+	final := make(chan error, 1)
+	go func() { final <- s.readControl(rd, res) }()
+
+	work := make(chan job)
+	var wg sync.WaitGroup
+	workErr := make(chan error, s.opts.Streams)
+	for range s.opts.Streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.worker(ctx, work); err != nil {
+				workErr <- err
+				cancel(err)
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for _, j := range jobs {
+			select {
+			case work <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	select {
+	case err := <-workErr:
+		return nil, err
+	case err := <-final:
+		return nil, errOr(err, "receiver finished before all data was sent")
+	default:
+	}
+	if err := s.write(&wire.Done{ReqID: s.reqID, Final: true}); err != nil {
+		return nil, err
+	}
+	select {
+	case err := <-final:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	_ = ctrl.Close()
+	res.Sent = s.sent.Load()
+	return res, nil
+}
+
+func errOr(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s", wire.ErrProtocol, msg)
+}
+
+// plan lists the chunks to send and the ones to hash only, and sends the
+// whole-file hash of empty files straight away.
+func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
+	if a.ReqID != s.reqID {
+		return nil, nil, fmt.Errorf("%w: accept for request %d", wire.ErrProtocol, a.ReqID)
+	}
+	s.files = make([]*sfile, len(s.m.Entries))
+	have := make(map[int]*chunker.Set)
+	for _, fr := range a.Have {
+		if int(fr.File) >= len(s.files) {
+			return nil, nil, fmt.Errorf("%w: accept names file %d", wire.ErrProtocol, fr.File)
+		}
+		set := new(chunker.Set)
+		for _, r := range fr.Ranges {
+			end, _ := r.End()
+			set.Add(r.Off, end)
+		}
+		have[int(fr.File)] = set
+	}
+	res := &Result{}
+	var jobs []job
+	var empty []wire.FileSum
+	for i, e := range s.m.Entries {
+		if e.Dir {
+			continue
+		}
+		n := chunker.Chunks(e.Size, s.opts.ChunkSize)
+		f := &sfile{idx: i, src: s.m.Sources[i], entry: e, sums: make([]chunker.Sum, n)}
+		f.remaining.Store(int64(n))
+		s.files[i] = f
+		res.Files++
+		res.Bytes += e.Size
+		if n == 0 {
+			root := chunker.Root(0, s.opts.ChunkSize, nil)
+			empty = append(empty, wire.FileSum{File: uint32(i), Sum: root[:]})
+		}
+		for c := range n {
+			r := chunker.ChunkRange(c, e.Size, s.opts.ChunkSize)
+			held := have[i] != nil && have[i].Contains(r.Off, r.End)
+			if held {
+				res.Skipped += r.Len()
+				f.confirmed += r.Len()
+			}
+			jobs = append(jobs, job{f: f, chunk: c, hashOnly: held})
+		}
+	}
+	for len(empty) > 0 {
+		n := min(len(empty), 4096)
+		if err := s.write(&wire.Done{ReqID: s.reqID, Sums: empty[:n]}); err != nil {
+			return nil, nil, err
+		}
+		empty = empty[n:]
+	}
+	return jobs, res, nil
+}
+
+func (s *sendSession) write(m wire.Message) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return wire.WriteMsg(s.ctrl, m)
+}
+
+// worker sends chunks over a data stream of its own.
+func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
+	var st network.Stream
+	defer func() {
+		if st != nil {
+			_ = st.Close()
+		}
+	}()
+	buf := make([]byte, s.opts.ChunkSize)
+	for j := range work {
+		r := chunker.ChunkRange(j.chunk, j.f.entry.Size, s.opts.ChunkSize)
+		p := buf[:r.Len()]
+		if err := j.f.read(p, r.Off); err != nil {
+			return err
+		}
+		sum := chunker.Hash(p)
+		j.f.sums[j.chunk] = sum
+		if !j.hashOnly {
+			if st == nil {
+				var err error
+				if st, err = s.openData(ctx); err != nil {
+					return err
+				}
+			}
+			if err := wire.WriteData(st, &wire.Data{File: uint32(j.f.idx), Offset: r.Off, Hash: sum[:]}, p); err != nil {
+				return fmt.Errorf("send %s: %w", j.f.entry.Path, err)
+			}
+			s.sent.Add(r.Len())
+		}
+		if j.f.remaining.Add(-1) == 0 {
+			if err := s.fileRead(j.f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *sendSession) openData(ctx context.Context) (network.Stream, error) {
+	st, err := s.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open data stream: %w", err)
+	}
+	_ = st.Scope().SetService(ServiceName)
+	context.AfterFunc(ctx, func() { st.ResetWithError(resetCanceled) })
+	if err := wire.WriteMsg(st, &wire.Start{ReqID: s.reqID}); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// fileRead runs when every chunk of f has been read: it checks that the
+// source did not change meanwhile and sends the whole-file hash.
+func (s *sendSession) fileRead(f *sfile) error {
+	fi, err := f.f.Stat()
+	f.f.Close()
+	if err != nil {
+		return err
+	}
+	if uint64(fi.Size()) != f.entry.Size || fi.ModTime().UnixNano() != f.entry.MTime {
+		return fmt.Errorf("%w: %s changed while it was being sent", wire.ErrSourceChanged, f.src)
+	}
+	root := chunker.Root(f.entry.Size, s.opts.ChunkSize, f.sums)
+	return s.write(&wire.Done{ReqID: s.reqID, Sums: []wire.FileSum{{File: uint32(f.idx), Sum: root[:]}}})
+}
+
+func (f *sfile) read(p []byte, off uint64) error {
+	f.once.Do(func() { f.f, f.err = os.Open(f.src) })
+	if f.err != nil {
+		return f.err
+	}
+	if _, err := f.f.ReadAt(p, int64(off)); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %s is shorter than when the transfer started", wire.ErrSourceChanged, f.src)
+		}
+		return err
+	}
+	return nil
+}
+
+// readControl reads the receiver's confirmations until its final Done.
+func (s *sendSession) readControl(rd *wire.Reader, res *Result) error {
+	var total uint64
+	for _, f := range s.files {
+		if f != nil {
+			total += f.entry.Size
+		}
+	}
+	for {
+		m, err := rd.ReadMsg()
+		if err != nil {
+			return fmt.Errorf("receiver: %w", err)
+		}
+		switch m := m.(type) {
+		case *wire.Progress:
+			if s.opts.OnProgress == nil {
+				continue
+			}
+			p := Progress{Confirmed: m.Bytes, Total: total}
+			for _, fr := range m.Confirmed {
+				if int(fr.File) >= len(s.files) || s.files[fr.File] == nil {
+					return fmt.Errorf("%w: progress for file %d", wire.ErrProtocol, fr.File)
+				}
+				f := s.files[fr.File]
+				for _, r := range fr.Ranges {
+					f.confirmed += r.Len
+				}
+				p.Files = append(p.Files, FileProgress{Index: f.idx, Path: f.entry.Path, Size: f.entry.Size, Confirmed: f.confirmed})
+			}
+			for _, i := range m.Complete {
+				if int(i) < len(s.files) && s.files[i] != nil {
+					f := s.files[i]
+					p.Files = append(p.Files, FileProgress{Index: f.idx, Path: f.entry.Path, Size: f.entry.Size, Confirmed: f.entry.Size, Complete: true})
+				}
+			}
+			s.opts.OnProgress(p)
+		case *wire.Done:
+			if m.Final {
+				return nil
+			}
+		case *wire.Error:
+			return m.Err()
+		default:
+			return fmt.Errorf("%w: %v from the receiver", wire.ErrProtocol, m.Type())
+		}
+	}
+}
