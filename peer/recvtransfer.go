@@ -463,5 +463,3 @@ func syncDir(root *os.Root, dir string) {
 	_ = d.Sync()
 	d.Close()
 }
-
-
