@@ -41,7 +41,7 @@ type Event struct {
 	Kind     EventKind
 	Peer     peer.ID
 	ReqID    uint64
-	Offer    *Offer // EventAccepted
+	Offer    *Offer // EventAccepted, EventDone
 	Progress Progress
 	Err      error // EventFailed, EventRejected
 }
@@ -222,7 +222,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 		}
 		return err
 	}
-	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Progress: t.progressNow()})
+	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
 	return nil
 }
 

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+const usage = `dshare sends files and folders between machines, peer to peer.
+
+Usage:
+  dshare recv [--dir DIR] [--yes] [--once]     wait for files
+  dshare send PATH... [PEER]                   send files or folders
+  dshare id                                    print this machine's peer ID
+
+PEER is a peer ID, or a multiaddr ending in /p2p/ID. Without PEER, send
+looks for receivers on the local network.
+
+Examples:
+  dshare recv                                  # on the receiving machine
+  dshare send photos/ report.pdf               # finds the receiver on the LAN
+  dshare send big.iso 12D3KooW...              # to a specific receiver
+  dshare recv --json --yes --once --dir inbox  # for scripts
+
+Flags for every command:
+  --home DIR   identity and state (env DSHARE_HOME; default %s)
+  --json       newline-delimited JSON events on stdout instead of bars
+  --offline    no discovery traffic at all; dial only given addresses
+
+Run "dshare COMMAND --help" for a command's own flags.
+`
+
+// usageError is a mistake in the command line; main exits 2 for it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// env is what every command gets: its streams and the common flags.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	home           string
+	json           bool
+	offline        bool
+	events         *emitter
+}
+
+// interactive reports whether both stdin and stderr are terminals, so a
+// question can be asked and seen.
+func (e *env) interactive() bool { return isTerminal(e.stdin) && isTerminal(e.stderr) }
+
+// showBars reports whether progress bars should be drawn.
+func (e *env) showBars() bool { return !e.json && isTerminal(e.stderr) }
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func defaultHome() string {
+	if h := os.Getenv("DSHARE_HOME"); h != "" {
+		return h
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ".dshare"
+	}
+	return filepath.Join(dir, "dshare")
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, usage, defaultHome())
+		return usageError{"no command given"}
+	}
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprintf(stdout, usage, defaultHome())
+		return nil
+	case "id":
+		return runID(ctx, e, rest)
+	case "recv", "receive":
+		return runRecv(ctx, e, rest)
+	case "send":
+		return runSend(ctx, e, rest)
+	}
+	return usageError{fmt.Sprintf("unknown command %q (try dshare --help)", cmd)}
+}
+
+// newFlags returns a flag set with the flags every command has.
+func newFlags(e *env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stdout)
+	fs.StringVar(&e.home, "home", defaultHome(), "identity and state `dir`ectory (env DSHARE_HOME)")
+	fs.BoolVar(&e.json, "json", false, "print newline-delimited JSON events on stdout")
+	fs.BoolVar(&e.offline, "offline", false, "send no discovery traffic; dial only given addresses")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: dshare %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags anywhere among the arguments, so that
+// "dshare send FILE PEER --json" works, and returns the positionals.
+func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, flag.ErrHelp
+			}
+			return nil, usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// flag stops at "--" or at the first positional.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	e.events = &emitter{w: e.stdout, on: e.json}
+	return pos, nil
+}
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }

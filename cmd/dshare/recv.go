@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/dshare/dshare/discovery"
+	"github.com/dshare/dshare/peer"
+	"github.com/dshare/dshare/wire"
+)
+
+func runRecv(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "recv", "recv [--dir DIR] [--listen MULTIADDR]... [--yes] [--once] [--overwrite]")
+	dir := fs.String("dir", ".", "save received files in `DIR`")
+	var listen listFlag
+	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, port 4747)")
+	yes := fs.Bool("yes", false, "accept every offer without asking")
+	once := fs.Bool("once", false, "exit after one completed transfer")
+	overwrite := fs.Bool("overwrite", false, "replace existing files instead of keeping both")
+	pos, err := parse(e, fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("recv takes no arguments (got %q)", pos[0])}
+	}
+	h, err := startHost(e, listen)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+
+	addrs := fullAddrs(h)
+	e.events.emit("listening", map[string]any{"peer": h.ID().String(), "addrs": addrs})
+	if !e.json {
+		fmt.Fprintf(e.stderr, "Receiving into %s as %s\nOn the other machine run:  dshare send FILE %s\n", *dir, h.ID(), h.ID())
+	}
+	if !e.offline {
+		stop, err := discovery.Announce(h)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "dshare: LAN announcement off: %v\n", err)
+		} else {
+			defer stop()
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}}
+	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite}
+	err = r.Serve(ctx)
+	if ui.completed > 0 || !*once {
+		return err
+	}
+	return errors.Join(err, ctx.Err())
+}
+
+func startHost(e *env, listen []string) (host.Host, error) {
+	key, err := peer.LoadIdentity(e.home)
+	if err != nil {
+		return nil, err
+	}
+	cfg := peer.HostConfig{Identity: key, Offline: e.offline}
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("bad --listen %q: %v", s, err)}
+		}
+		cfg.Listen = append(cfg.Listen, a)
+	}
+	return peer.NewHost(cfg)
+}
+
+// fullAddrs returns the host's addresses, each ending in /p2p/ID.
+func fullAddrs(h host.Host) []string {
+	var out []string
+	for _, a := range h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+h.ID().String())
+	}
+	return out
+}
+
+// recvUI turns receiver events into prompts, bars and JSON events.
+type recvUI struct {
+	e         *env
+	yes, once bool
+	cancel    func()
+	askMu     sync.Mutex // one question at a time
+
+	mu        sync.Mutex
+	bars      map[uint64]*bars
+	completed int
+}
+
+func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
+	u.e.events.emit("offer", map[string]any{"peer": o.Peer.String(), "files": o.Files, "bytes": o.Bytes})
+	if u.yes {
+		return nil
+	}
+	if !u.e.interactive() {
+		fmt.Fprintf(u.e.stderr, "dshare: rejected %d files (%s) from %s: no terminal to ask; run recv with --yes to accept\n",
+			o.Files, humanBytes(o.Bytes), o.Peer)
+		return fmt.Errorf("%w: the receiver has no terminal to ask and was not started with --yes", wire.ErrRejected)
+	}
+	u.askMu.Lock()
+	defer u.askMu.Unlock()
+	fmt.Fprint(u.e.stderr, describeOffer(o))
+	fmt.Fprint(u.e.stderr, "Accept? [y/N] ")
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(u.e.stdin).ReadString('\n')
+		answer <- strings.TrimSpace(strings.ToLower(line))
+	}()
+	select {
+	case a := <-answer:
+		if a == "y" || a == "yes" {
+			return nil
+		}
+		return fmt.Errorf("%w: declined by the user", wire.ErrRejected)
+	case <-ctx.Done():
+		return wire.ErrCanceled
+	}
+}
+
+// describeOffer lists an offer with every name escaped, so that no control
+// character in a name can rewrite the terminal.
+func describeOffer(o *peer.Offer) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n%s wants to send %d files, %s in total:\n", o.Peer, o.Files, humanBytes(o.Bytes))
+	shown := 0
+	for _, en := range o.Entries {
+		if en.Dir {
+			continue
+		}
+		if shown == 20 {
+			fmt.Fprintf(&sb, "  ... and %d more\n", o.Files-shown)
+			break
+		}
+		fmt.Fprintf(&sb, "  %s  (%s)\n", peer.Escape(en.Path), humanBytes(en.Size))
+		shown++
+	}
+	return sb.String()
+}
+
+func (u *recvUI) notify(ev peer.Event) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	b := u.bars[ev.ReqID]
+	switch ev.Kind {
+	case peer.EventAccepted:
+		u.e.events.emit("accepted", map[string]any{"peer": ev.Peer.String(), "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
+		if u.e.showBars() {
+			u.bars[ev.ReqID] = newBars(u.e.stderr, ev.Offer.Bytes)
+		}
+	case peer.EventProgress:
+		u.e.events.emit("progress", map[string]any{"bytes": ev.Progress.Confirmed, "total": ev.Progress.Total})
+		if b != nil {
+			b.update(ev.Progress)
+		}
+	case peer.EventDone:
+		if b != nil {
+			b.update(ev.Progress)
+			b.finish()
+			delete(u.bars, ev.ReqID)
+		}
+		u.e.events.emit("done", map[string]any{"peer": ev.Peer.String(), "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
+		if !u.e.json {
+			fmt.Fprintf(u.e.stderr, "Received %d files (%s) from %s\n", ev.Offer.Files, humanBytes(ev.Offer.Bytes), ev.Peer)
+		}
+		u.completed++
+		if u.once {
+			u.cancel()
+		}
+	case peer.EventFailed:
+		if b != nil {
+			b.finish()
+			delete(u.bars, ev.ReqID)
+		}
+		u.e.events.emit("failed", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error()})
+		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %v (partial files are kept; sending again resumes)\n", ev.Peer, ev.Err)
+	case peer.EventRejected:
+		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error()})
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	lpeer "github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/dshare/dshare/discovery"
+	"github.com/dshare/dshare/peer"
+)
+
+func runSend(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "send", "send [flags] PATH... [PEER]")
+	streams := fs.Int("streams", peer.DefaultStreams, "parallel data streams")
+	wait := fs.Duration("wait", 10*time.Second, "how long to look for the receiver on the LAN")
+	var listen listFlag
+	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, random port)")
+	pos, err := parse(e, fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	paths, target := splitTarget(pos)
+	if len(paths) == 0 {
+		return usageError{"nothing to send: give at least one PATH"}
+	}
+	m, err := peer.BuildManifest(paths)
+	if err != nil {
+		return err
+	}
+	if len(listen) == 0 {
+		for _, a := range peer.DefaultListen(0) {
+			listen = append(listen, a.String())
+		}
+	}
+	h, err := startHost(e, listen)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+
+	info, err := resolveTarget(ctx, e, h, target, *wait)
+	if err != nil {
+		return err
+	}
+	files, total := m.Files()
+	var b *bars
+	if e.showBars() {
+		b = newBars(e.stderr, total)
+	}
+	e.events.emit("sending", map[string]any{"peer": info.ID.String(), "files": files, "bytes": total})
+	if !e.json {
+		fmt.Fprintf(e.stderr, "Sending %d files (%s) to %s; waiting for it to accept...\n", files, humanBytes(total), info.ID)
+	}
+	res, err := peer.Send(ctx, h, info, m, peer.SendOptions{
+		Streams: *streams,
+		OnProgress: func(p peer.Progress) {
+			e.events.emit("progress", map[string]any{"bytes": p.Confirmed, "total": p.Total})
+			if b != nil {
+				b.update(p)
+			}
+		},
+	})
+	if b != nil {
+		b.finish()
+	}
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", info.ID, err)
+	}
+	secs := res.Elapsed.Seconds()
+	e.events.emit("done", map[string]any{"peer": info.ID.String(), "files": res.Files, "bytes": res.Bytes,
+		"sent": res.Sent, "skipped": res.Skipped, "seconds": secs})
+	if !e.json {
+		fmt.Fprintf(e.stderr, "Sent %d files (%s) in %.1fs, %s/s; the receiver verified every byte.\n",
+			res.Files, humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))))
+	}
+	return nil
+}
+
+// splitTarget separates PATH... from a trailing PEER. The last argument is
+// a peer if it is a /p2p/ multiaddr, or parses as a peer ID and is not the
+// name of an existing file.
+func splitTarget(pos []string) (paths []string, target string) {
+	if len(pos) == 0 {
+		return nil, ""
+	}
+	last := pos[len(pos)-1]
+	if _, err := os.Stat(last); err == nil {
+		return pos, ""
+	}
+	if strings.HasPrefix(last, "/") {
+		if a, err := ma.NewMultiaddr(last); err == nil {
+			if _, err := lpeer.AddrInfoFromP2pAddr(a); err == nil {
+				return pos[:len(pos)-1], last
+			}
+		}
+		return pos, ""
+	}
+	if _, err := lpeer.Decode(last); err == nil {
+		return pos[:len(pos)-1], last
+	}
+	return pos, ""
+}
+
+// resolveTarget turns the PEER argument into addresses: a multiaddr is
+// used as it is; a peer ID, or nothing, is looked for on the LAN.
+func resolveTarget(ctx context.Context, e *env, h host.Host, target string, wait time.Duration) (lpeer.AddrInfo, error) {
+	if strings.HasPrefix(target, "/") {
+		a, err := ma.NewMultiaddr(target)
+		if err != nil {
+			return lpeer.AddrInfo{}, usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
+		}
+		info, err := lpeer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return lpeer.AddrInfo{}, usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
+		}
+		return *info, nil
+	}
+	var want lpeer.ID
+	if target != "" {
+		id, err := lpeer.Decode(target)
+		if err != nil {
+			return lpeer.AddrInfo{}, usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
+		}
+		want = id
+	}
+	if e.offline {
+		if want != "" {
+			return lpeer.AddrInfo{}, usageError{"--offline needs PEER as a multiaddr ending in /p2p/ID, as there is no discovery"}
+		}
+		return lpeer.AddrInfo{}, usageError{"--offline needs a PEER: there is no discovery to find one"}
+	}
+	if !e.json {
+		fmt.Fprintln(e.stderr, "Looking for the receiver on the local network...")
+	}
+	found, err := browse(ctx, h, want, wait)
+	if err != nil {
+		return lpeer.AddrInfo{}, err
+	}
+	switch {
+	case len(found) == 0 && want != "":
+		return lpeer.AddrInfo{}, fmt.Errorf("receiver %s not found on the local network within %v", want, wait)
+	case len(found) == 0:
+		return lpeer.AddrInfo{}, fmt.Errorf("no receiver found on the local network within %v; is \"dshare recv\" running?", wait)
+	case len(found) == 1:
+		return found[0], nil
+	}
+	return choose(e, found)
+}
+
+// browse collects receivers from mDNS. Looking for one ID, it stops when
+// that is found; otherwise it stops a moment after the first answer, so
+// that several receivers can show up.
+func browse(ctx context.Context, h host.Host, want lpeer.ID, wait time.Duration) ([]lpeer.AddrInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var mu sync.Mutex
+	var found []lpeer.AddrInfo
+	var settle sync.Once
+	err := discovery.Browse(ctx, h.ID(), func(info lpeer.AddrInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		if want != "" {
+			if info.ID == want {
+				found = append(found, info)
+				cancel()
+			}
+			return
+		}
+		found = append(found, info)
+		settle.Do(func() { time.AfterFunc(1500*time.Millisecond, cancel) })
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	return found, err
+}
+
+// choose asks which receiver to use, or fails listing them when it
+// cannot ask.
+func choose(e *env, found []lpeer.AddrInfo) (lpeer.AddrInfo, error) {
+	var sb strings.Builder
+	for i, f := range found {
+		fmt.Fprintf(&sb, "  %d) %s\n", i+1, f.ID)
+	}
+	if !e.interactive() {
+		return lpeer.AddrInfo{}, fmt.Errorf("%d receivers on the local network; give one as PEER:\n%s", len(found), strings.TrimRight(sb.String(), "\n"))
+	}
+	fmt.Fprintf(e.stderr, "Several receivers found:\n%sSend to which one? [1-%d] ", sb.String(), len(found))
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	n, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || n < 1 || n > len(found) {
+		return lpeer.AddrInfo{}, errors.New("no receiver chosen")
+	}
+	return found[n-1], nil
+}
