@@ -20,7 +20,7 @@ const ServiceName = "dshare"
 // Defaults for a transfer.
 const (
 	DefaultChunkSize = 1 << 20
-	DefaultStreams   = 4
+	DefaultStreams   = 8
 	maxDataStreams   = 16 // per transfer, on the receiver
 	maxEntries       = 1_000_000
 	commitInterval   = 200 * time.Millisecond

@@ -214,7 +214,7 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 	stop := context.AfterFunc(t.ctx, func() { s.ResetWithError(resetCanceled) })
 	defer stop()
 
-	buf := make([]byte, t.chunk)
+	buf := alignedBuf(int(t.chunk))
 	for {
 		_ = s.SetReadDeadline(time.Now().Add(dataIdleTimeout))
 		m, err := rd.ReadMsg()
