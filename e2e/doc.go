@@ -1,0 +1,3 @@
+// Package e2e tests the real dshare binary, run as separate processes the
+// way a user runs it.
+package e2e
