@@ -42,6 +42,9 @@ func CheckPath(p string) error {
 		if unicode.IsControl(r) || r == utf8.RuneError {
 			return bad("control character")
 		}
+		if unicode.Is(unicode.Bidi_Control, r) {
+			return bad("bidirectional control character") // hides a name's real extension
+		}
 	}
 	for i, c := range strings.Split(p, "/") {
 		switch {

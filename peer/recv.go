@@ -76,14 +76,23 @@ func (r *Receiver) Serve(ctx context.Context) error {
 	r.transfers = map[transferKey]*transfer{}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
+	stopped := false
 	r.Host.SetStreamHandler(ProtocolID, func(s network.Stream) {
+		r.mu.Lock()
+		if stopped {
+			r.mu.Unlock()
+			s.ResetWithError(resetCanceled)
+			return
+		}
 		wg.Add(1)
+		r.mu.Unlock()
 		defer wg.Done()
 		r.handle(ctx, s)
 	})
 	<-ctx.Done()
 	r.Host.RemoveStreamHandler(ProtocolID)
 	r.mu.Lock()
+	stopped = true
 	for _, t := range r.transfers {
 		t.abort(wire.ErrCanceled)
 	}

@@ -122,9 +122,9 @@ func (b *bars) finish() {
 }
 
 func shortName(p string) string {
-	p = peer.Escape(p)
-	if len(p) > 32 {
-		return "…" + p[len(p)-31:]
+	r := []rune(peer.Escape(p))
+	if len(r) > 32 {
+		return "…" + string(r[len(r)-31:])
 	}
-	return p
+	return string(r)
 }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	lpeer "github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/dshare/dshare/peer"
+	"github.com/dshare/dshare/wire"
+)
+
+func testID(t *testing.T) lpeer.ID {
+	_, pub, _ := crypto.GenerateEd25519Key(nil)
+	id, err := lpeer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestSplitTarget(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.txt")
+	os.WriteFile(file, nil, 0o644)
+	id := testID(t).String()
+	addr := "/ip4/127.0.0.1/udp/4747/quic-v1/p2p/" + id
+	tests := []struct {
+		args   []string
+		paths  int
+		target string
+	}{
+		{[]string{file}, 1, ""},
+		{[]string{file, id}, 1, id},
+		{[]string{file, file, addr}, 2, addr},
+		{[]string{file, "/not/a/multiaddr"}, 2, ""},
+		{[]string{id}, 0, id},
+	}
+	for _, tt := range tests {
+		paths, target := splitTarget(tt.args)
+		if len(paths) != tt.paths || target != tt.target {
+			t.Errorf("splitTarget(%q) = %q, %q", tt.args, paths, target)
+		}
+	}
+	// A file named like a peer ID is a file.
+	named := filepath.Join(dir, id)
+	os.WriteFile(named, nil, 0o644)
+	if paths, target := splitTarget([]string{named}); len(paths) != 1 || target != "" {
+		t.Errorf("file named like a peer ID: %q %q", paths, target)
+	}
+}
+
+func TestFlagsAnywhere(t *testing.T) {
+	e := &env{stdout: new(bytes.Buffer)}
+	fs := newFlags(e, "send", "send")
+	n := fs.Int("streams", 1, "")
+	pos, err := parse(e, fs, []string{"a", "--json", "b", "--streams", "3", "--", "--c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.json || *n != 3 || strings.Join(pos, " ") != "a b --c" {
+		t.Fatalf("json %v streams %d pos %q", e.json, *n, pos)
+	}
+	var ue usageError
+	if _, err := parse(e, newFlags(e, "x", "x"), []string{"--nope"}); !errors.As(err, &ue) {
+		t.Fatalf("unknown flag: %v", err)
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 1 << 30: "1.0 GiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestOfferPromptEscapesNames(t *testing.T) {
+	o := &peer.Offer{Peer: testID(t), Files: 1, Bytes: 3, Entries: []wire.Entry{{Path: "evil\x1b[2J\rname\u202e.txt", Size: 3}}}
+	s := describeOffer(o)
+	if strings.ContainsAny(s, "\x1b\r\u202e") {
+		t.Fatalf("control characters reach the terminal: %q", s)
+	}
+}
+
+func TestRecvRejectsWithoutTerminal(t *testing.T) {
+	var stderr bytes.Buffer
+	u := &recvUI{e: &env{stdin: strings.NewReader("y\n"), stderr: &stderr, events: &emitter{}}}
+	err := u.decide(context.Background(), &peer.Offer{Peer: testID(t), Files: 1})
+	if !errors.Is(err, wire.ErrRejected) || !strings.Contains(stderr.String(), "--yes") {
+		t.Fatalf("err %v, stderr %q", err, stderr.String())
+	}
+}
+
+func TestHelpIsSuccess(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, nil, &out, &out); err != nil || !strings.Contains(out.String(), "dshare recv") {
+		t.Fatalf("%v %q", err, out.String())
+	}
+	if err := run(context.Background(), []string{"recv", "--help"}, nil, &out, &out); err != nil {
+		t.Fatalf("recv --help: %v", err)
+	}
+}

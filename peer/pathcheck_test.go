@@ -1,0 +1,54 @@
+package peer
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/dshare/dshare/wire"
+)
+
+func TestCheckPath(t *testing.T) {
+	good := []string{"a", "a/b.txt", "dir/sub/file", "ünïcode/名前.txt", ".hidden", "a..b"}
+	bad := []string{
+		"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", ".", "..",
+		`a\b`, `..\x`, "C:/x", "c:x", "a\x00b", "a\nb", "a\x1b[2Jb", "x\u202etxt.exe",
+		strings.Repeat("x", 256), strings.Repeat("d/", 2049) + "f",
+		"f.dshare-part", "d/.f.dshare-state", "\xff\xfe",
+	}
+	for _, p := range good {
+		if err := CheckPath(p); err != nil {
+			t.Errorf("CheckPath(%q) = %v", p, err)
+		}
+	}
+	for _, p := range bad {
+		if err := CheckPath(p); !errors.Is(err, wire.ErrBadPath) {
+			t.Errorf("CheckPath(%q) = %v, want ErrBadPath", p, err)
+		}
+	}
+}
+
+func TestCheckManifest(t *testing.T) {
+	ok := []wire.Entry{{Path: "d", Dir: true}, {Path: "d/a"}, {Path: "d/e", Dir: true}}
+	if err := CheckManifest(ok); err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string][]wire.Entry{
+		"duplicate":        {{Path: "a"}, {Path: "a"}},
+		"file and dir":     {{Path: "a"}, {Path: "a/b"}},
+		"bad path in list": {{Path: "ok"}, {Path: "../x"}},
+	} {
+		if err := CheckManifest(m); !errors.Is(err, wire.ErrBadPath) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	if Escape("plain name.txt") != "plain name.txt" || Escape("名前") != "名前" {
+		t.Fatal("printable names must stay as they are")
+	}
+	if e := Escape("a\x1b[2Jb"); strings.ContainsRune(e, 0x1b) {
+		t.Fatalf("escape sequence survived: %q", e)
+	}
+}
