@@ -22,6 +22,8 @@ import (
 type SendOptions struct {
 	Streams   int    // parallel data streams
 	ChunkSize uint32 // bytes per chunk
+	// OnAccept, if set, is called once the receiver has accepted.
+	OnAccept func()
 	// OnProgress, if set, is called from one goroutine whenever the
 	// receiver confirms bytes.
 	OnProgress func(Progress)
@@ -33,7 +35,7 @@ type Result struct {
 	Bytes   uint64 // total size of the files
 	Sent    uint64 // payload bytes transmitted in this run
 	Skipped uint64 // bytes the receiver already held
-	Elapsed time.Duration
+	Elapsed time.Duration // from the receiver's acceptance to its final confirmation
 }
 
 // Send offers m to target and sends it. It returns only once the receiver
@@ -46,7 +48,6 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 	if opts.ChunkSize == 0 {
 		opts.ChunkSize = DefaultChunkSize
 	}
-	start := time.Now()
 	if err := h.Connect(ctx, target); err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target.ID, err)
 	}
@@ -54,11 +55,7 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 		return h.NewStream(ctx, target.ID, ProtocolID)
 	}
 	s := &sendSession{m: m, opts: opts, reqID: newReqID(), open: open}
-	res, err := s.run(ctx)
-	if res != nil {
-		res.Elapsed = time.Since(start)
-	}
-	return res, err
+	return s.run(ctx)
 }
 
 // sendSession is one run of a send, over one control stream and several
@@ -129,6 +126,10 @@ func (s *sendSession) run(ctx context.Context) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("%w: %v in answer to an offer", wire.ErrProtocol, r.Type())
 	}
+	accepted := time.Now()
+	if s.opts.OnAccept != nil {
+		s.opts.OnAccept()
+	}
 	jobs, res, err := s.plan(accept)
 	if err != nil {
 		return nil, err
@@ -181,6 +182,7 @@ func (s *sendSession) run(ctx context.Context) (*Result, error) {
 	}
 	_ = ctrl.Close()
 	res.Sent = s.sent.Load()
+	res.Elapsed = time.Since(accepted)
 	return res, nil
 }
 

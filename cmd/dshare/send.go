@@ -57,15 +57,18 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	files, total := m.Files()
 	var b *bars
-	if e.showBars() {
-		b = newBars(e.stderr, total)
-	}
 	e.events.emit("sending", map[string]any{"peer": info.ID.String(), "files": files, "bytes": total})
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sending %d files (%s) to %s; waiting for it to accept...\n", files, humanBytes(total), info.ID)
 	}
 	res, err := peer.Send(ctx, h, info, m, peer.SendOptions{
 		Streams: *streams,
+		OnAccept: func() {
+			e.events.emit("accepted", map[string]any{"peer": info.ID.String()})
+			if e.showBars() {
+				b = newBars(e.stderr, total) // bars time the transfer, not the wait for a yes
+			}
+		},
 		OnProgress: func(p peer.Progress) {
 			e.events.emit("progress", map[string]any{"bytes": p.Confirmed, "total": p.Total})
 			if b != nil {
