@@ -32,9 +32,9 @@ type SendOptions struct {
 // Result summarizes a finished send.
 type Result struct {
 	Files   int
-	Bytes   uint64 // total size of the files
-	Sent    uint64 // payload bytes transmitted in this run
-	Skipped uint64 // bytes the receiver already held
+	Bytes   uint64        // total size of the files
+	Sent    uint64        // payload bytes transmitted in this run
+	Skipped uint64        // bytes the receiver already held
 	Elapsed time.Duration // from the receiver's acceptance to its final confirmation
 }
 
