@@ -26,6 +26,11 @@ const (
 	commitInterval   = 200 * time.Millisecond
 	firstFrameWait   = 30 * time.Second
 	dataIdleTimeout  = 2 * time.Minute
+	// The receiver reports at least this often, so that a sender can tell
+	// a silent peer from a slow one.
+	heartbeatInterval = 2 * time.Second
+	stallTimeout      = 15 * time.Second
+	connectTimeout    = 15 * time.Second
 )
 
 // Stream reset codes, for cancellation and protocol violations.
@@ -51,6 +56,8 @@ func newReqID() uint64 {
 // on its disk.
 type Progress struct {
 	Confirmed, Total uint64
+	Sent             uint64         // sender: payload bytes written in this run
+	Received         uint64         // receiver: payload bytes read in this session
 	Files            []FileProgress // files whose numbers changed since the last report
 }
 

@@ -204,6 +204,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 			return reject(err)
 		}
 	}
+	r.supersede(from)
 	t, err := newTransfer(ctx, r, s, first.ReqID, first.ChunkSize, offer)
 	if err != nil {
 		return reject(err)
@@ -225,7 +226,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 	r.notify(Event{Kind: EventAccepted, Peer: from, ReqID: first.ReqID, Offer: offer})
 	err = t.run(rd)
 	if err != nil {
-		r.notify(Event{Kind: EventFailed, Peer: from, ReqID: first.ReqID, Err: err})
+		r.notify(Event{Kind: EventFailed, Peer: from, ReqID: first.ReqID, Err: err, Progress: t.progressNow()})
 		if !errors.Is(err, io.EOF) {
 			_ = t.writeMsg(wire.ErrorFor(err))
 		}
@@ -233,6 +234,25 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 	}
 	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
 	return nil
+}
+
+// supersede ends the transfers a peer already has running: a new offer
+// from the same sender is its next session (after a kill or a lost
+// connection the old one may not have noticed yet), and the two must not
+// write the same files at once.
+func (r *Receiver) supersede(from peer.ID) {
+	r.mu.Lock()
+	var old []*transfer
+	for k, t := range r.transfers {
+		if k.peer == from {
+			t.abort(fmt.Errorf("%w: superseded by a new offer", wire.ErrCanceled))
+			old = append(old, t)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range old {
+		<-t.finished
+	}
 }
 
 func (r *Receiver) handleData(ctx context.Context, s network.Stream, rd *wire.Reader, st *wire.Start) error {

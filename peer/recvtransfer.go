@@ -33,15 +33,22 @@ type transfer struct {
 
 	wmu sync.Mutex // serializes writes on ctrl
 
-	mu         sync.Mutex
-	files      []*rfile // by manifest index; nil for directories
-	dirty      map[*rfile]bool
-	changed    map[*rfile]bool
-	complete   []uint32
-	confirmed  uint64
-	remaining  int
-	senderDone bool
-	streams    int
+	data     sync.WaitGroup // receiveData goroutines
+	finished chan struct{}  // closed once the transfer has let go of its files
+
+	mu          sync.Mutex
+	files       []*rfile // by manifest index; nil for directories
+	dirty       map[*rfile]bool
+	changed     map[*rfile]bool
+	complete    []uint32
+	confirmed   uint64
+	received    uint64 // payload bytes read in this session
+	remaining   int
+	senderDone  bool
+	streams     int // data streams open now
+	ended       int // data streams that have ended
+	wantStreams int // data streams the sender says it opened
+	lastReport  time.Time
 }
 
 func newTransfer(ctx context.Context, r *Receiver, ctrl network.Stream, reqID uint64, chunk uint32, o *Offer) (*transfer, error) {
@@ -51,7 +58,7 @@ func newTransfer(ctx context.Context, r *Receiver, ctrl network.Stream, reqID ui
 	}
 	t := &transfer{
 		r: r, peer: o.Peer, reqID: reqID, chunk: chunk, offer: o, root: root, ctrl: ctrl,
-		wake: make(chan struct{}, 1), files: make([]*rfile, len(o.Entries)),
+		wake: make(chan struct{}, 1), files: make([]*rfile, len(o.Entries)), finished: make(chan struct{}),
 		dirty: map[*rfile]bool{}, changed: map[*rfile]bool{},
 	}
 	t.ctx, t.cancel = context.WithCancelCause(ctx)
@@ -86,14 +93,43 @@ func (t *transfer) prepare() error {
 	return nil
 }
 
+// close stops the transfer, waits for its data streams, keeps what was
+// received for a later resume, and releases the files.
 func (t *transfer) close() {
 	t.cancel(wire.ErrCanceled)
+	t.data.Wait()
+	t.flush()
 	for _, f := range t.files {
 		if f != nil {
 			f.closeFile()
 		}
 	}
 	t.root.Close()
+	close(t.finished)
+}
+
+// flush makes pending data durable and records it in the resume state, so
+// that an interrupted transfer loses nothing it had received.
+func (t *transfer) flush() {
+	t.mu.Lock()
+	var dirty []*rfile
+	for f := range t.dirty {
+		if !f.complete {
+			dirty = append(dirty, f)
+		}
+	}
+	t.mu.Unlock()
+	for _, f := range dirty {
+		if f.sync() != nil {
+			continue
+		}
+		t.mu.Lock()
+		f.st.Have.Union(f.pending)
+		f.pending = new(chunker.Set)
+		delete(t.dirty, f)
+		t.mu.Unlock()
+		_ = t.saveState(f)
+	}
 }
 
 func (t *transfer) abort(err error) { t.cancel(err) }
@@ -176,6 +212,7 @@ func (t *transfer) onDone(d *wire.Done) error {
 	}
 	if d.Final {
 		t.senderDone = true
+		t.wantStreams = int(d.Streams)
 	}
 	select {
 	case t.wake <- struct{}{}:
@@ -201,11 +238,18 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 		return fmt.Errorf("%w: more than %d data streams", wire.ErrLimit, maxDataStreams)
 	}
 	t.streams++
+	t.data.Add(1)
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
 		t.streams--
+		t.ended++
 		t.mu.Unlock()
+		t.data.Done()
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
 	}()
 	if err := s.Scope().ReserveMemory(int(t.chunk), network.ReservationPriorityHigh); err != nil {
 		return fmt.Errorf("%w: %w", wire.ErrBusy, err)
@@ -241,8 +285,11 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 			return err
 		}
 		sum := chunker.Hash(p)
+		t.mu.Lock()
+		t.received += uint64(len(p))
+		t.mu.Unlock()
 		if string(sum[:]) != string(d.Hash) {
-			continue // damaged in transit: not recorded, so it is sent again
+			continue // damaged: not recorded, so a later session sends it again
 		}
 		t.mu.Lock()
 		held := f.complete || f.st.Have.Contains(d.Offset, d.Offset+uint64(d.Length))
@@ -338,8 +385,23 @@ func (t *transfer) commit() (bool, error) {
 	msg := &wire.Progress{ReqID: t.reqID, Bytes: t.confirmed, Confirmed: confirmed, Complete: t.complete}
 	t.complete = nil
 	finished := t.remaining == 0 && t.senderDone
+	// Everything the sender sent has arrived, yet files are missing
+	// chunks: some failed verification. Ending the session keeps what is
+	// good; the sender's next session sends only the rest.
+	stuck := !finished && t.senderDone && t.ended >= t.wantStreams && len(t.dirty) == 0
+	missing := t.remaining
+	now := time.Now()
+	heartbeat := now.Sub(t.lastReport) >= heartbeatInterval
+	if len(msg.Confirmed) > 0 || len(msg.Complete) > 0 || heartbeat {
+		t.lastReport = now
+	} else {
+		msg = nil
+	}
 	t.mu.Unlock()
-	if len(msg.Confirmed) > 0 || len(msg.Complete) > 0 {
+	if stuck {
+		return false, fmt.Errorf("%w: %d files still miss chunks that failed verification", wire.ErrHashMismatch, missing)
+	}
+	if msg != nil {
 		for _, part := range splitProgress(msg) {
 			if err := t.writeMsg(part); err != nil {
 				return false, err
@@ -372,7 +434,7 @@ func splitProgress(p *wire.Progress) []*wire.Progress {
 func (t *transfer) progressNow() Progress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := Progress{Confirmed: t.confirmed, Total: t.offer.Bytes}
+	p := Progress{Confirmed: t.confirmed, Total: t.offer.Bytes, Received: t.received}
 	for f := range t.changed {
 		p.Files = append(p.Files, FileProgress{Index: f.idx, Path: f.entry.Path, Size: f.entry.Size,
 			Confirmed: f.st.Have.Size(), Complete: f.complete})

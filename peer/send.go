@@ -22,6 +22,12 @@ import (
 type SendOptions struct {
 	Streams   int    // parallel data streams
 	ChunkSize uint32 // bytes per chunk
+	// RetryFor is how long to keep reconnecting and resuming after the
+	// connection fails without progress; 0 disables retries.
+	RetryFor time.Duration
+	// OnRetry, if set, is told why a session ended and how long the
+	// sender waits before the next one.
+	OnRetry func(err error, wait time.Duration)
 	// OnAccept, if set, is called once the receiver has accepted.
 	OnAccept func()
 	// OnProgress, if set, is called from one goroutine whenever the
@@ -31,16 +37,26 @@ type SendOptions struct {
 
 // Result summarizes a finished send.
 type Result struct {
-	Files   int
-	Bytes   uint64        // total size of the files
-	Sent    uint64        // payload bytes transmitted in this run
-	Skipped uint64        // bytes the receiver already held
-	Elapsed time.Duration // from the receiver's acceptance to its final confirmation
+	Files    int
+	Bytes    uint64        // total size of the files
+	Sent     uint64        // payload bytes transmitted in this run, over all sessions
+	Skipped  uint64        // bytes the receiver already held when the run started
+	Sessions int           // 1 plus the number of reconnections
+	Elapsed  time.Duration // from the receiver's first acceptance to its final confirmation
 }
+
+// ErrSource means a source file could not be read.
+var ErrSource = errors.New("cannot read source")
 
 // Send offers m to target and sends it. It returns only once the receiver
 // has confirmed every file verified and in place, or on failure. A
 // rejection matches wire.ErrRejected (or the sentinel of its code).
+//
+// A session that fails on the way (a lost connection, a receiver that
+// restarted, chunks that failed verification) is followed by a new one,
+// after a backoff, for up to opts.RetryFor without progress. Each new
+// session offers the same manifest, and the receiver's answer says what it
+// holds, so only the rest is sent.
 func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, opts SendOptions) (*Result, error) {
 	if opts.Streams <= 0 {
 		opts.Streams = DefaultStreams
@@ -48,13 +64,98 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 	if opts.ChunkSize == 0 {
 		opts.ChunkSize = DefaultChunkSize
 	}
-	if err := h.Connect(ctx, target); err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", target.ID, err)
-	}
 	open := func(ctx context.Context) (network.Stream, error) {
 		return h.NewStream(ctx, target.ID, ProtocolID)
 	}
-	s := &sendSession{m: m, opts: opts, reqID: newReqID(), open: open}
+	var (
+		first      *Result // of the first session the receiver accepted
+		accepted   time.Time
+		sent       uint64
+		giveUpAt   time.Time
+		backoff    = minBackoff
+		onAccept   = opts.OnAccept
+		onProgress = opts.OnProgress
+	)
+	opts.OnAccept = func() {
+		if accepted.IsZero() {
+			accepted = time.Now()
+			if onAccept != nil {
+				onAccept()
+			}
+		}
+	}
+	for session := 1; ; session++ {
+		s := &sendSession{m: m, opts: opts, reqID: newReqID(), open: open}
+		if onProgress != nil {
+			base := sent
+			s.opts.OnProgress = func(p Progress) {
+				p.Sent += base
+				onProgress(p)
+			}
+		}
+		err := s.connectAndRun(ctx, h, target)
+		sent += s.sent.Load()
+		if first == nil && s.res != nil {
+			first = s.res
+		}
+		if err == nil {
+			res := *first
+			res.Sent, res.Sessions, res.Elapsed = sent, session, time.Since(accepted)
+			return &res, nil
+		}
+		if ctx.Err() != nil || opts.RetryFor <= 0 || !retryable(err) {
+			return nil, err
+		}
+		if s.progressed.Load() || giveUpAt.IsZero() {
+			giveUpAt, backoff = time.Now().Add(opts.RetryFor), minBackoff
+		}
+		if time.Now().After(giveUpAt) {
+			return nil, fmt.Errorf("gave up after %v without progress: %w", opts.RetryFor, err)
+		}
+		if opts.OnRetry != nil {
+			opts.OnRetry(err, backoff)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, err
+		}
+		backoff = min(2*backoff, maxBackoff)
+		_ = h.Network().ClosePeer(target.ID) // never reuse a connection that failed
+	}
+}
+
+const (
+	minBackoff = 250 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// retryable reports whether a new session may succeed where err ended one.
+func retryable(err error) bool {
+	var re *wire.RemoteError
+	if errors.As(err, &re) {
+		switch re.Code {
+		case wire.CodeHashMismatch, wire.CodeBusy, wire.CodeCanceled, wire.CodeInternal, wire.CodeLimit:
+			return true
+		}
+		return false
+	}
+	for _, local := range []error{ErrSource, wire.ErrSourceChanged, wire.ErrProtocol,
+		wire.ErrMalformed, wire.ErrUnknownType, wire.ErrFrameTooLarge} {
+		if errors.Is(err, local) {
+			return false
+		}
+	}
+	return true // the network: a lost connection, a reset, a timeout
+}
+
+func (s *sendSession) connectAndRun(ctx context.Context, h host.Host, target peer.AddrInfo) error {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	err := h.Connect(cctx, target)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", target.ID, err)
+	}
 	return s.run(ctx)
 }
 
@@ -67,10 +168,14 @@ type sendSession struct {
 	reqID uint64
 	open  func(context.Context) (network.Stream, error)
 
-	ctrl  network.Stream
-	wmu   sync.Mutex
-	files []*sfile // by manifest index; nil for directories
-	sent  atomic.Uint64
+	ctrl       network.Stream
+	wmu        sync.Mutex
+	files      []*sfile // by manifest index; nil for directories
+	sent       atomic.Uint64
+	streams    atomic.Uint32 // data streams opened
+	heard      atomic.Int64  // when the receiver last said anything, Unix nanoseconds
+	progressed atomic.Bool   // the receiver confirmed new bytes in this session
+	res        *Result       // set once the receiver has accepted
 }
 
 // sfile is one file being sent.
@@ -93,12 +198,12 @@ type job struct {
 	hashOnly bool // the receiver has it; hash it for the whole-file sum only
 }
 
-func (s *sendSession) run(ctx context.Context) (*Result, error) {
+func (s *sendSession) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(wire.ErrCanceled)
 	ctrl, err := s.open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open stream: %w", err)
+		return fmt.Errorf("open stream: %w", err)
 	}
 	s.ctrl = ctrl
 	stop := context.AfterFunc(ctx, func() { ctrl.ResetWithError(resetFor(context.Cause(ctx))) })
@@ -107,36 +212,38 @@ func (s *sendSession) run(ctx context.Context) (*Result, error) {
 
 	for _, part := range wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries) {
 		if err := s.write(part); err != nil {
-			return nil, fmt.Errorf("send offer: %w", err)
+			return fmt.Errorf("send offer: %w", err)
 		}
 	}
 	rd := wire.NewReader(ctrl)
 	reply, err := rd.ReadMsg()
 	if err != nil {
-		return nil, fmt.Errorf("waiting for the receiver's answer: %w", err)
+		return fmt.Errorf("waiting for the receiver's answer: %w", err)
 	}
 	var accept *wire.Accept
 	switch r := reply.(type) {
 	case *wire.Accept:
 		accept = r
 	case *wire.Reject:
-		return nil, r.Err()
+		return r.Err()
 	case *wire.Error:
-		return nil, r.Err()
+		return r.Err()
 	default:
-		return nil, fmt.Errorf("%w: %v in answer to an offer", wire.ErrProtocol, r.Type())
+		return fmt.Errorf("%w: %v in answer to an offer", wire.ErrProtocol, r.Type())
 	}
-	accepted := time.Now()
 	if s.opts.OnAccept != nil {
 		s.opts.OnAccept()
 	}
 	jobs, res, err := s.plan(accept)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	s.res = res
 
+	s.heard.Store(time.Now().UnixNano())
 	final := make(chan error, 1)
 	go func() { final <- s.readControl(rd, res) }()
+	go s.watchdog(ctx, cancel)
 
 	work := make(chan job)
 	var wg sync.WaitGroup
@@ -164,26 +271,24 @@ func (s *sendSession) run(ctx context.Context) (*Result, error) {
 	wg.Wait()
 	select {
 	case err := <-workErr:
-		return nil, err
+		return err
 	case err := <-final:
-		return nil, errOr(err, "receiver finished before all data was sent")
+		return errOr(err, "receiver finished before all data was sent")
 	default:
 	}
-	if err := s.write(&wire.Done{ReqID: s.reqID, Final: true}); err != nil {
-		return nil, err
+	if err := s.write(&wire.Done{ReqID: s.reqID, Final: true, Streams: s.streams.Load()}); err != nil {
+		return err
 	}
 	select {
 	case err := <-final:
 		if err != nil {
-			return nil, err
+			return err
 		}
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
 	_ = ctrl.Close()
-	res.Sent = s.sent.Load()
-	res.Elapsed = time.Since(accepted)
-	return res, nil
+	return nil
 }
 
 func errOr(err error, msg string) error {
@@ -293,11 +398,34 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 	return nil
 }
 
+// errStalled ends a session whose receiver has gone silent.
+var errStalled = errors.New("receiver stopped answering")
+
+// watchdog cancels the session when the receiver, which reports at least
+// every heartbeatInterval, has said nothing for stallTimeout: the
+// connection may look open long after the peer is gone.
+func (s *sendSession) watchdog(ctx context.Context, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.Sub(time.Unix(0, s.heard.Load())) > stallTimeout {
+				cancel(fmt.Errorf("%w for %v", errStalled, stallTimeout))
+				return
+			}
+		}
+	}
+}
+
 func (s *sendSession) openData(ctx context.Context) (network.Stream, error) {
 	st, err := s.open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open data stream: %w", err)
 	}
+	s.streams.Add(1)
 	_ = st.Scope().SetService(ServiceName)
 	context.AfterFunc(ctx, func() { st.ResetWithError(resetCanceled) })
 	if err := wire.WriteMsg(st, &wire.Start{ReqID: s.reqID}); err != nil {
@@ -324,23 +452,24 @@ func (s *sendSession) fileRead(f *sfile) error {
 func (f *sfile) read(p []byte, off uint64) error {
 	f.once.Do(func() { f.f, f.err = os.Open(f.src) })
 	if f.err != nil {
-		return f.err
+		return fmt.Errorf("%w: %w", ErrSource, f.err)
 	}
 	if _, err := f.f.ReadAt(p, int64(off)); err != nil {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: %s is shorter than when the transfer started", wire.ErrSourceChanged, f.src)
 		}
-		return err
+		return fmt.Errorf("%w: %w", ErrSource, err)
 	}
 	return nil
 }
 
 // readControl reads the receiver's confirmations until its final Done.
 func (s *sendSession) readControl(rd *wire.Reader, res *Result) error {
-	var total uint64
+	var total, confirmed uint64
 	for _, f := range s.files {
 		if f != nil {
 			total += f.entry.Size
+			confirmed += f.confirmed
 		}
 	}
 	for {
@@ -348,12 +477,17 @@ func (s *sendSession) readControl(rd *wire.Reader, res *Result) error {
 		if err != nil {
 			return fmt.Errorf("receiver: %w", err)
 		}
+		s.heard.Store(time.Now().UnixNano())
 		switch m := m.(type) {
 		case *wire.Progress:
+			if m.Bytes > confirmed {
+				confirmed = m.Bytes
+				s.progressed.Store(true)
+			}
 			if s.opts.OnProgress == nil {
 				continue
 			}
-			p := Progress{Confirmed: m.Bytes, Total: total}
+			p := Progress{Confirmed: m.Bytes, Total: total, Sent: s.sent.Load()}
 			for _, fr := range m.Confirmed {
 				if int(fr.File) >= len(s.files) || s.files[fr.File] == nil {
 					return fmt.Errorf("%w: progress for file %d", wire.ErrProtocol, fr.File)

@@ -186,7 +186,8 @@ func (u *recvUI) notify(ev peer.Event) {
 			b.finish()
 			delete(u.bars, ev.ReqID)
 		}
-		u.e.events.emit("failed", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error()})
+		u.e.events.emit("failed", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(),
+			"bytes": ev.Progress.Confirmed, "received": ev.Progress.Received})
 		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %v (partial files are kept; sending again resumes)\n", ev.Peer, ev.Err)
 	case peer.EventRejected:
 		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error()})

@@ -24,6 +24,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "send", "send [flags] PATH... [PEER]")
 	streams := fs.Int("streams", peer.DefaultStreams, "parallel data streams")
 	wait := fs.Duration("wait", 10*time.Second, "how long to look for the receiver on the LAN")
+	retryFor := fs.Duration("retry-for", 2*time.Minute, "keep reconnecting and resuming this long after the connection fails (0: never)")
 	var listen listFlag
 	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, random port)")
 	pos, err := parse(e, fs, args)
@@ -62,7 +63,14 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "Sending %d files (%s) to %s; waiting for it to accept...\n", files, humanBytes(total), info.ID)
 	}
 	res, err := peer.Send(ctx, h, info, m, peer.SendOptions{
-		Streams: *streams,
+		Streams:  *streams,
+		RetryFor: *retryFor,
+		OnRetry: func(err error, wait time.Duration) {
+			e.events.emit("retry", map[string]any{"error": err.Error(), "wait": wait.Seconds()})
+			if !e.json {
+				fmt.Fprintf(e.stderr, "\nConnection lost (%v); resuming in %v...\n", err, wait)
+			}
+		},
 		OnAccept: func() {
 			e.events.emit("accepted", map[string]any{"peer": info.ID.String()})
 			if e.showBars() {
@@ -70,7 +78,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 			}
 		},
 		OnProgress: func(p peer.Progress) {
-			e.events.emit("progress", map[string]any{"bytes": p.Confirmed, "total": p.Total})
+			e.events.emit("progress", map[string]any{"bytes": p.Confirmed, "total": p.Total, "sent": p.Sent})
 			if b != nil {
 				b.update(p)
 			}
@@ -80,11 +88,14 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		b.finish()
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; run the same command again to resume where it stopped")
+		}
 		return fmt.Errorf("send to %s: %w", info.ID, err)
 	}
 	secs := res.Elapsed.Seconds()
 	e.events.emit("done", map[string]any{"peer": info.ID.String(), "files": res.Files, "bytes": res.Bytes,
-		"sent": res.Sent, "skipped": res.Skipped, "seconds": secs})
+		"sent": res.Sent, "skipped": res.Skipped, "sessions": res.Sessions, "seconds": secs})
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sent %d files (%s) in %.1fs, %s/s; the receiver verified every byte.\n",
 			res.Files, humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))))
