@@ -132,10 +132,14 @@ func TestUnreachablePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := "/ip4/127.0.0.1/udp/9/quic-v1/p2p/" + strings.TrimSpace(id)
+	t0 := time.Now()
 	_, stderr, err := dshare(t, time.Minute, "send", "--home", filepath.Join(tmp, "hs"), "--offline",
 		filepath.Join(src, "a.txt"), addr)
 	if err == nil {
 		t.Fatal("send to nobody succeeded")
+	}
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Fatalf("took %v to give up on a peer that was never reached", d)
 	}
 	if !strings.Contains(stderr, "connect") {
 		t.Fatalf("stderr: %q", stderr)

@@ -52,8 +52,9 @@ var ErrSource = errors.New("cannot read source")
 // has confirmed every file verified and in place, or on failure. A
 // rejection matches wire.ErrRejected (or the sentinel of its code).
 //
-// A session that fails on the way (a lost connection, a receiver that
-// restarted, chunks that failed verification) is followed by a new one,
+// Once the receiver has accepted, a session that fails on the way (a lost
+// connection, a receiver that restarted, chunks that failed verification)
+// is followed by a new one,
 // after a backoff, for up to opts.RetryFor without progress. Each new
 // session offers the same manifest, and the receiver's answer says what it
 // holds, so only the rest is sent.
@@ -103,7 +104,9 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 			res.Sent, res.Sessions, res.Elapsed = sent, session, time.Since(accepted)
 			return &res, nil
 		}
-		if ctx.Err() != nil || opts.RetryFor <= 0 || !retryable(err) {
+		// Retries resume a transfer the receiver has accepted; a peer that
+		// was never reached, or said no, gets a prompt answer instead.
+		if ctx.Err() != nil || opts.RetryFor <= 0 || first == nil || !retryable(err) {
 			return nil, err
 		}
 		if s.progressed.Load() || giveUpAt.IsZero() {
