@@ -204,7 +204,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 			return reject(err)
 		}
 	}
-	r.supersede(from)
+	r.supersede(from, s.Conn())
 	t, err := newTransfer(ctx, r, s, first.ReqID, first.ChunkSize, offer)
 	if err != nil {
 		return reject(err)
@@ -240,7 +240,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 // from the same sender is its next session (after a kill or a lost
 // connection the old one may not have noticed yet), and the two must not
 // write the same files at once.
-func (r *Receiver) supersede(from peer.ID) {
+func (r *Receiver) supersede(from peer.ID, conn network.Conn) {
 	r.mu.Lock()
 	var old []*transfer
 	for k, t := range r.transfers {
@@ -252,6 +252,11 @@ func (r *Receiver) supersede(from peer.ID) {
 	r.mu.Unlock()
 	for _, t := range old {
 		<-t.finished
+		// The old session's sender is gone; its connection would linger
+		// until QUIC's idle timeout, holding resource-manager slots.
+		if c := t.ctrl.Conn(); c != conn {
+			_ = c.Close()
+		}
 	}
 }
 
