@@ -231,3 +231,53 @@ func testChangedSource(t *testing.T, sameMTime bool) {
 	t.Logf("second run: %v", lastEvent(t, stdout))
 	sameTree(t, src, out)
 }
+
+// freeUDPPort returns a loopback UDP port that was free a moment ago.
+func freeUDPPort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestReceiverKilled kills the receiver with SIGKILL at random points,
+// five times, restarting it each time with the same home, directory and
+// address, while one sender keeps running and resumes by itself.
+func TestReceiverKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 512 MiB through five receiver restarts")
+	}
+	src, out, tmp := t.TempDir(), t.TempDir(), t.TempDir()
+	file := filepath.Join(src, "f.bin")
+	writeRandom(t, file, resumeSize, 7)
+	listen := "/ip4/127.0.0.1/udp/" + strconv.Itoa(freeUDPPort(t)) + "/quic-v1"
+	recvArgs := []string{"recv", "--home", filepath.Join(tmp, "hr"), "--offline", "--json", "--dir", out, "--yes", "--listen", listen}
+	recv := start(t, nil, recvArgs...)
+	addr := recv.next(t, "listening", 10*time.Second)["addrs"].([]any)[0].(string)
+
+	send := start(t, nil, "send", "--home", filepath.Join(tmp, "hs"), "--offline", "--json", "--retry-for", "2m", file, addr)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	for i := range 5 {
+		at := uint64(resumeSize)/6*uint64(i) + uint64(rng.Float64()*0.9*resumeSize/6)
+		for ev := send.next(t, "progress", time.Minute); ev.num("bytes") < at; {
+			ev = send.next(t, "progress", time.Minute)
+		}
+		_ = recv.cmd.Process.Signal(syscall.SIGKILL)
+		_ = recv.wait(t, 10*time.Second)
+		recv = start(t, nil, recvArgs...)
+		recv.next(t, "listening", 10*time.Second)
+	}
+	done := send.next(t, "done", 3*time.Minute)
+	if err := send.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("send: %v\n%s", err, send.stderr)
+	}
+	sameTree(t, src, out)
+	t.Logf("sent %d bytes in %d sessions for a %d-byte file: %.3f ×",
+		done.num("sent"), done.num("sessions"), resumeSize, float64(done.num("sent"))/resumeSize)
+	if float64(done.num("sent")) > 1.1*resumeSize {
+		t.Fatalf("sent %d bytes for a %d-byte file", done.num("sent"), resumeSize)
+	}
+}

@@ -23,7 +23,8 @@ const (
 	DefaultStreams   = 8
 	maxDataStreams   = 16 // per transfer, on the receiver
 	maxEntries       = 1_000_000
-	commitInterval   = 200 * time.Millisecond
+	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
+	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
 	firstFrameWait   = 30 * time.Second
 	dataIdleTimeout  = 2 * time.Minute
 	// The receiver reports at least this often, so that a sender can tell

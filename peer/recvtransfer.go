@@ -128,7 +128,7 @@ func (t *transfer) flush() {
 		f.pending = new(chunker.Set)
 		delete(t.dirty, f)
 		t.mu.Unlock()
-		_ = t.saveState(f)
+		_ = t.saveState(f, true)
 	}
 }
 
@@ -311,15 +311,21 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 // commitLoop makes received data durable at a steady pace, confirms it to
 // the sender and finishes files. It returns nil once everything is done.
 func (t *transfer) commitLoop() error {
-	tick := time.NewTicker(commitInterval)
+	tick := time.NewTicker(stateInterval)
 	defer tick.Stop()
+	lastCommit := time.Now()
 	for {
 		select {
 		case <-t.ctx.Done():
 			return context.Cause(t.ctx)
-		case <-tick.C:
+		case now := <-tick.C:
+			if now.Sub(lastCommit) < commitInterval {
+				t.recordWritten()
+				continue
+			}
 		case <-t.wake:
 		}
+		lastCommit = time.Now()
 		finished, err := t.commit()
 		if err != nil {
 			return err
@@ -374,7 +380,7 @@ func (t *transfer) commit() (bool, error) {
 		if ready {
 			err = t.finish(w.f)
 		} else if w.snap.Size() > 0 {
-			err = t.saveState(w.f)
+			err = t.saveState(w.f, true)
 		}
 		if err != nil {
 			return false, err
@@ -470,14 +476,39 @@ func (t *transfer) finish(f *rfile) error {
 	return nil
 }
 
-func (t *transfer) saveState(f *rfile) error {
+// recordWritten saves the resume state of files that received chunks
+// since their state was last saved. Between two commits this is what keeps
+// a killed receiver from losing what it had written: the state lists
+// written chunks before they are durable, and a resume verifies every
+// listed chunk against the file before trusting it.
+func (t *transfer) recordWritten() {
 	t.mu.Lock()
-	b, err := f.st.MarshalBinary()
+	var todo []*rfile
+	for f := range t.dirty {
+		if f.pending.Size() != f.savedPending {
+			todo = append(todo, f)
+		}
+	}
+	t.mu.Unlock()
+	for _, f := range todo {
+		_ = t.saveState(f, false) // best effort; commit reports errors
+	}
+}
+
+// saveState writes f's resume state: its durable chunks and those written
+// since. durable also fsyncs the state file.
+func (t *transfer) saveState(f *rfile, durable bool) error {
+	t.mu.Lock()
+	st := *f.st
+	st.Have = f.st.Have.Clone()
+	st.Have.Union(f.pending)
+	f.savedPending = f.pending.Size()
+	b, err := st.MarshalBinary()
 	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(t.root, f.statePath, b)
+	return writeFileAtomic(t.root, f.statePath, b, durable)
 }
 
 func toWire(s *chunker.Set) []wire.Range {
@@ -497,7 +528,7 @@ func diskErr(err error) error {
 }
 
 // writeFileAtomic writes b to name through a temporary file and a rename.
-func writeFileAtomic(root *os.Root, name string, b []byte) error {
+func writeFileAtomic(root *os.Root, name string, b []byte, durable bool) error {
 	tmp := name + ".tmp"
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -507,9 +538,11 @@ func writeFileAtomic(root *os.Root, name string, b []byte) error {
 		f.Close()
 		return diskErr(err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return diskErr(err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return diskErr(err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return diskErr(err)

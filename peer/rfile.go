@@ -25,10 +25,11 @@ type rfile struct {
 	final     string
 
 	// Guarded by the transfer's mutex.
-	st       *chunker.State
-	pending  *chunker.Set // written and verified, not yet durable
-	sum      []byte       // whole-file hash from the sender
-	complete bool
+	st           *chunker.State
+	pending      *chunker.Set // written and verified, not yet durable
+	savedPending uint64       // pending's size when the state was last saved
+	sum          []byte       // whole-file hash from the sender
+	complete     bool
 
 	fmu      sync.Mutex
 	f        *os.File // buffered
@@ -69,6 +70,11 @@ func (f *rfile) resume(root *os.Root) {
 		return
 	}
 	good, err := chunker.VerifyAt(pf, st.Size, st.ChunkSize, st.Have, st.Sums)
+	if err == nil {
+		// The state lists chunks written but perhaps not yet durable when
+		// the last run ended; they count as held only once they are.
+		err = pf.Sync()
+	}
 	if err != nil {
 		pf.Close()
 		f.discard(root)
