@@ -321,7 +321,10 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 		have[int(fr.File)] = set
 	}
 	res := &Result{}
-	var jobs []job
+	// Chunks to send come first, and chunks the receiver holds (hashed
+	// only, for the whole-file sums) after them, so that a resume starts
+	// sending at once however much is already there.
+	var jobs, hashOnly []job
 	var empty []wire.FileSum
 	for i, e := range s.m.Entries {
 		if e.Dir {
@@ -344,9 +347,14 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 				res.Skipped += r.Len()
 				f.confirmed += r.Len()
 			}
-			jobs = append(jobs, job{f: f, chunk: c, hashOnly: held})
+			if held {
+				hashOnly = append(hashOnly, job{f: f, chunk: c, hashOnly: true})
+			} else {
+				jobs = append(jobs, job{f: f, chunk: c})
+			}
 		}
 	}
+	jobs = append(jobs, hashOnly...)
 	for len(empty) > 0 {
 		n := min(len(empty), 4096)
 		if err := s.write(&wire.Done{ReqID: s.reqID, Sums: empty[:n]}); err != nil {
