@@ -66,6 +66,20 @@ func TestLinkCut(t *testing.T) {
 	sameTree(t, src, out)
 }
 
+// sendAndKill runs a sender until the receiver has confirmed at least at
+// bytes, then kills it with SIGKILL. It returns the bytes confirmed then.
+func sendAndKill(t *testing.T, args []string, at uint64) uint64 {
+	t.Helper()
+	s := start(t, nil, args...)
+	ev := s.next(t, "progress", 30*time.Second)
+	for ev.num("bytes") < at {
+		ev = s.next(t, "progress", 30*time.Second)
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	_ = s.wait(t, 10*time.Second)
+	return ev.num("bytes")
+}
+
 // TestSenderKilled kills the sender with SIGKILL at random points, five
 // times, then lets it finish. What the receiver got in the killed runs
 // plus what the last run sent must stay within 1.1 × the file size.
@@ -84,12 +98,7 @@ func TestSenderKilled(t *testing.T) {
 		// that every kill lands mid-transfer.
 		at := uint64(resumeSize) / 6 * uint64(i)
 		at += uint64(rng.Float64() * 0.9 * resumeSize / 6)
-		s := start(t, nil, sendArgs...)
-		for ev := s.next(t, "progress", 30*time.Second); ev.num("bytes") < at; {
-			ev = s.next(t, "progress", 30*time.Second)
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		_ = s.wait(t, 10*time.Second)
+		sendAndKill(t, sendArgs, at)
 	}
 	stdout, stderr, err := dshare(t, 5*time.Minute, sendArgs...)
 	if err != nil {
@@ -126,14 +135,7 @@ func TestCorruptedPartialFile(t *testing.T) {
 	recv, addr := receiver(t, filepath.Join(tmp, "hr"), out, "--yes")
 	sendArgs := []string{"send", "--home", filepath.Join(tmp, "hs"), "--offline", "--json", file, addr}
 
-	s := start(t, nil, sendArgs...)
-	ev := s.next(t, "progress", 30*time.Second)
-	for ev.num("bytes") < uint64(size)/4 {
-		ev = s.next(t, "progress", 30*time.Second)
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	_ = s.wait(t, 10*time.Second)
-	confirmed := ev.num("bytes")
+	confirmed := sendAndKill(t, sendArgs, uint64(size)/4)
 	recv.cmd.Process.Signal(syscall.SIGINT) // the receiver leaves its state behind and exits
 	_ = recv.wait(t, 30*time.Second)
 
@@ -191,13 +193,7 @@ func testChangedSource(t *testing.T, sameMTime bool) {
 	writeRandom(t, file, size, 6)
 	recv, addr := receiver(t, filepath.Join(tmp, "hr"), out, "--yes", "--once")
 	sendArgs := []string{"send", "--home", filepath.Join(tmp, "hs"), "--offline", "--json", file, addr}
-	s := start(t, nil, sendArgs...)
-	ev := s.next(t, "progress", 30*time.Second)
-	for ev.num("bytes") < uint64(size)/4 {
-		ev = s.next(t, "progress", 30*time.Second)
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	_ = s.wait(t, 10*time.Second)
+	sendAndKill(t, sendArgs, uint64(size)/4)
 
 	fi, err := os.Stat(file)
 	if err != nil {
