@@ -287,13 +287,11 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 		sum := chunker.Hash(p)
 		t.mu.Lock()
 		t.received += uint64(len(p))
+		held := f.complete || f.st.Have.Contains(d.Offset, d.Offset+uint64(d.Length))
 		t.mu.Unlock()
 		if string(sum[:]) != string(d.Hash) {
 			continue // damaged: not recorded, so a later session sends it again
 		}
-		t.mu.Lock()
-		held := f.complete || f.st.Have.Contains(d.Offset, d.Offset+uint64(d.Length))
-		t.mu.Unlock()
 		if held {
 			continue
 		}

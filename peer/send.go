@@ -242,6 +242,7 @@ func (s *sendSession) run(ctx context.Context) error {
 		return err
 	}
 	s.res = res
+	defer s.closeFiles() // a failed session must not leave sources open for the next
 
 	s.heard.Store(time.Now().UnixNano())
 	final := make(chan error, 1)
@@ -346,8 +347,6 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 			if held {
 				res.Skipped += r.Len()
 				f.confirmed += r.Len()
-			}
-			if held {
 				hashOnly = append(hashOnly, job{f: f, chunk: c, hashOnly: true})
 			} else {
 				jobs = append(jobs, job{f: f, chunk: c})
@@ -458,6 +457,16 @@ func (s *sendSession) fileRead(f *sfile) error {
 	}
 	root := chunker.Root(f.entry.Size, s.opts.ChunkSize, f.sums)
 	return s.write(&wire.Done{ReqID: s.reqID, Sums: []wire.FileSum{{File: uint32(f.idx), Sum: root[:]}}})
+}
+
+// closeFiles closes the sources still open. It runs after the workers
+// have stopped.
+func (s *sendSession) closeFiles() {
+	for _, f := range s.files {
+		if f != nil && f.f != nil {
+			_ = f.f.Close() // fileRead may have closed it already
+		}
+	}
 }
 
 func (f *sfile) read(p []byte, off uint64) error {
