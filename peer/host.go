@@ -52,7 +52,12 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 }
 
 func newHost(cfg HostConfig, listen []ma.Multiaddr) (host.Host, error) {
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
 	opts := []libp2p.Option{
+		libp2p.ResourceManager(rm),
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrs(listen...),
 		libp2p.NoTransports,

@@ -52,3 +52,39 @@ func TestEscape(t *testing.T) {
 		t.Fatalf("escape sequence survived: %q", e)
 	}
 }
+
+func TestCheckManifestCollisions(t *testing.T) {
+	for name, m := range map[string][]wire.Entry{
+		"case":             {{Path: "Readme.md"}, {Path: "README.md"}},
+		"case in dir":      {{Path: "Docs/a"}, {Path: "docs/a"}},
+		"NFC vs NFD":       {{Path: "caf\u00e9.txt"}, {Path: "cafe\u0301.txt"}},
+		"folded ß":         {{Path: "straße"}, {Path: "STRASSE"}},
+		"file, folded dir": {{Path: "x"}, {Path: "X/y"}},
+	} {
+		if err := CheckManifest(m); !errors.Is(err, wire.ErrBadPath) {
+			t.Errorf("%s: %v, want ErrBadPath", name, err)
+		}
+	}
+	if err := CheckManifest([]wire.Entry{{Path: "Docs", Dir: true}, {Path: "Docs/a"}, {Path: "docs2/a"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReservedNames(t *testing.T) {
+	for _, c := range []string{"CON", "con.txt", "Nul", "aux.tar.gz", "COM1", "lpt9.log", "COM¹", "a.", "b ", "x:y", "q?"} {
+		if !reservedName("windows", c) {
+			t.Errorf("%q should be reserved on windows", c)
+		}
+		if reservedName("linux", c) {
+			t.Errorf("%q is fine on linux", c)
+		}
+	}
+	for _, c := range []string{"console", "COM10", "LPT", "connect.txt", "nul_", "a.b"} {
+		if reservedName("windows", c) {
+			t.Errorf("%q is not reserved", c)
+		}
+	}
+	if err := checkPath("windows", "dir/CON.txt"); !errors.Is(err, wire.ErrBadPath) {
+		t.Errorf("checkPath(windows, dir/CON.txt) = %v", err)
+	}
+}

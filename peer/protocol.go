@@ -21,12 +21,9 @@ const ServiceName = "dshare"
 const (
 	DefaultChunkSize = 1 << 20
 	DefaultStreams   = 8
-	maxDataStreams   = 16 // per transfer, on the receiver
-	maxEntries       = 1_000_000
+	maxDataStreams   = 16                     // per transfer, on the receiver
 	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
 	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
-	firstFrameWait   = 30 * time.Second
-	dataIdleTimeout  = 2 * time.Minute
 	// The receiver reports at least this often, so that a sender can tell
 	// a silent peer from a slow one.
 	heartbeatInterval = 2 * time.Second
@@ -38,6 +35,7 @@ const (
 const (
 	resetCanceled network.StreamErrorCode = 1
 	resetProtocol network.StreamErrorCode = 2
+	resetLimit    network.StreamErrorCode = 3 // too many streams
 )
 
 func resetFor(err error) network.StreamErrorCode {

@@ -57,9 +57,16 @@ type Receiver struct {
 	Notify func(Event)
 	// Overwrite replaces existing files instead of keeping both.
 	Overwrite bool
+	// Allow, if set, names the only peers served. Streams from others are
+	// refused before anything they send is read. The peer is the one the
+	// connection authenticated, never one named in a message.
+	Allow func(peer.ID) bool
+	// Limits bound what peers can make the receiver hold.
+	Limits Limits
 
 	mu        sync.Mutex
 	transfers map[transferKey]*transfer
+	streams   streamCounter
 }
 
 type transferKey struct {
@@ -72,21 +79,33 @@ func (r *Receiver) Serve(ctx context.Context) error {
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return err
 	}
+	r.Limits = r.Limits.withDefaults()
 	r.mu.Lock()
 	r.transfers = map[transferKey]*transfer{}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	stopped := false
 	r.Host.SetStreamHandler(ProtocolID, func(s network.Stream) {
+		from := s.Conn().RemotePeer()
 		r.mu.Lock()
 		if stopped {
 			r.mu.Unlock()
 			s.ResetWithError(resetCanceled)
 			return
 		}
+		if !r.streams.acquire(from, r.Limits) {
+			r.mu.Unlock()
+			s.ResetWithError(resetLimit)
+			return
+		}
 		wg.Add(1)
 		r.mu.Unlock()
-		defer wg.Done()
+		defer func() {
+			r.mu.Lock()
+			r.streams.release(from)
+			r.mu.Unlock()
+			wg.Done()
+		}()
 		r.handle(ctx, s)
 	})
 	<-ctx.Done()
@@ -115,7 +134,15 @@ func (r *Receiver) handle(ctx context.Context, s network.Stream) {
 	}
 	stop := context.AfterFunc(ctx, func() { s.ResetWithError(resetCanceled) })
 	defer stop()
-	_ = s.SetReadDeadline(time.Now().Add(firstFrameWait))
+	if from := s.Conn().RemotePeer(); r.Allow != nil && !r.Allow(from) {
+		err := fmt.Errorf("%w: %s is not on this receiver's --from list", wire.ErrUnauthorized, from)
+		r.notify(Event{Kind: EventRejected, Peer: from, Err: err})
+		_ = s.SetWriteDeadline(time.Now().Add(r.Limits.IdleTimeout))
+		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeUnauthorized, Reason: err.Error()})
+		_ = s.Close()
+		return
+	}
+	_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
 	rd := wire.NewReader(s)
 	m, err := rd.ReadMsg()
 	if err != nil {
@@ -138,13 +165,19 @@ func (r *Receiver) handle(ctx context.Context, s network.Stream) {
 	s.Close()
 }
 
-// readOffer reads the remaining parts of a manifest.
-func readOffer(rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
+// readOffer reads the remaining parts of a manifest, each within the idle
+// timeout, and bounds what the manifest may cost in memory.
+func (r *Receiver) readOffer(s network.Stream, rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
 	if first.Part != 0 || first.Files > maxEntries {
-		return nil, fmt.Errorf("%w: offer of %d entries", wire.ErrLimit, first.Files)
+		return nil, fmt.Errorf("%w: offer of %d entries, at most %d", wire.ErrLimit, first.Files, maxEntries)
 	}
 	entries := first.Entries
+	cost := manifestCost(entries)
 	for o := first; o.More; {
+		if cost > maxManifestBytes {
+			return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
+		}
+		_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
 		m, err := rd.ReadMsg()
 		if err != nil {
 			return nil, err
@@ -154,15 +187,24 @@ func readOffer(rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
 			return nil, fmt.Errorf("%w: expected offer part %d", wire.ErrProtocol, o.Part+1)
 		}
 		entries = append(entries, next.Entries...)
+		cost += manifestCost(next.Entries)
 		if uint64(len(entries)) > first.Files {
 			return nil, fmt.Errorf("%w: more entries than announced", wire.ErrProtocol)
 		}
 		o = next
 	}
-	if uint64(len(entries)) != first.Files {
-		return nil, fmt.Errorf("%w: %d entries, %d announced", wire.ErrProtocol, len(entries), first.Files)
+	if cost > maxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
 	}
 	return entries, nil
+}
+
+func manifestCost(entries []wire.Entry) int {
+	n := 0
+	for _, e := range entries {
+		n += len(e.Path) + entryCost
+	}
+	return n
 }
 
 func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.Reader, first *wire.Offer) error {
@@ -172,24 +214,15 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeOf(err), Reason: err.Error()})
 		return nil
 	}
-	entries, err := readOffer(rd, first)
+	entries, err := r.readOffer(s, rd, first)
 	if err != nil {
 		return reject(err)
 	}
-	var total uint64
-	for _, e := range entries {
-		if total+e.Size < total {
-			return reject(fmt.Errorf("%w: sizes overflow", wire.ErrTooLarge))
-		}
-		total += e.Size
+	total, err := CheckOffer(first, entries)
+	if err != nil {
+		return reject(err)
 	}
-	if total != first.Bytes {
-		return reject(fmt.Errorf("%w: sizes add up to %d, %d announced", wire.ErrProtocol, total, first.Bytes))
-	}
-	if first.ChunkSize == 0 {
-		return reject(fmt.Errorf("%w: no chunk size", wire.ErrProtocol))
-	}
-	if err := CheckManifest(entries); err != nil {
+	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
 		return reject(err)
 	}
 	offer := &Offer{Peer: from, Entries: entries, Bytes: total}

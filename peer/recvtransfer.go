@@ -260,7 +260,7 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 
 	buf := alignedBuf(int(t.chunk))
 	for {
-		_ = s.SetReadDeadline(time.Now().Add(dataIdleTimeout))
+		_ = s.SetReadDeadline(time.Now().Add(t.r.Limits.IdleTimeout))
 		m, err := rd.ReadMsg()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -281,6 +281,7 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 			return err
 		}
 		p := buf[:d.Length]
+		_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
 		if err := rd.Payload(p); err != nil {
 			return err
 		}

@@ -213,12 +213,20 @@ func (s *sendSession) run(ctx context.Context) error {
 	defer stop()
 	_ = ctrl.Scope().SetService(ServiceName)
 
+	rd := wire.NewReader(ctrl)
 	for _, part := range wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries) {
 		if err := s.write(part); err != nil {
+			// A receiver that refuses early stops reading; its reason
+			// may already be waiting.
+			_ = ctrl.SetReadDeadline(time.Now().Add(time.Second))
+			if m, rerr := rd.ReadMsg(); rerr == nil {
+				if r, ok := m.(*wire.Reject); ok {
+					return r.Err()
+				}
+			}
 			return fmt.Errorf("send offer: %w", err)
 		}
 	}
-	rd := wire.NewReader(ctrl)
 	reply, err := rd.ReadMsg()
 	if err != nil {
 		return fmt.Errorf("waiting for the receiver's answer: %w", err)
@@ -387,6 +395,12 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 		}
 		sum := chunker.Hash(p)
 		j.f.sums[j.chunk] = sum
+		if j.hashOnly && st != nil {
+			// Hash-only jobs come last: no more data follows on this
+			// stream, and an idle open stream would look like a stall.
+			_ = st.Close()
+			st = nil
+		}
 		if !j.hashOnly {
 			if st == nil {
 				var err error

@@ -19,6 +19,7 @@ Usage:
   dshare recv [--dir DIR] [--yes] [--once]     wait for files
   dshare send PATH... [PEER]                   send files or folders
   dshare id                                    print this machine's peer ID
+  dshare trust PEER [NOTE]                     accept PEER's offers without asking
 
 PEER is a peer ID, or a multiaddr ending in /p2p/ID. Without PEER, send
 looks for receivers on the local network.
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRecv(ctx, e, rest)
 	case "send":
 		return runSend(ctx, e, rest)
+	case "trust":
+		return runTrust(ctx, e, rest)
 	}
 	return usageError{fmt.Sprintf("unknown command %q (try dshare --help)", cmd)}
 }

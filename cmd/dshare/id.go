@@ -34,3 +34,32 @@ func runID(_ context.Context, e *env, args []string) error {
 	fmt.Fprintln(e.stdout, id)
 	return nil
 }
+
+func runTrust(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "trust", "trust PEER [NOTE]")
+	pos, err := parse(e, fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usageError{"trust takes a peer ID and an optional note"}
+	}
+	id, err := peer.Decode(pos[0])
+	if err != nil {
+		return usageError{fmt.Sprintf("%q is not a peer ID", pos[0])}
+	}
+	note := ""
+	if len(pos) == 2 {
+		note = pos[1]
+	}
+	if err := dpeer.AddTrusted(e.home, id, note); err != nil {
+		return err
+	}
+	e.events.emit("trusted", map[string]any{"peer": id.String()})
+	if !e.json {
+		fmt.Fprintf(e.stderr, "Offers from %s will be accepted without asking.\n", id)
+	}
+	return nil
+}

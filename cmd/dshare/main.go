@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	dpeer "github.com/dshare/dshare/peer"
 )
 
 func main() {
@@ -15,7 +17,8 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "dshare:", err)
+		// Errors can quote a peer's words; no escape sequence gets through.
+		fmt.Fprintln(os.Stderr, "dshare:", dpeer.Escape(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/dshare/dshare/discovery"
@@ -18,13 +19,17 @@ import (
 )
 
 func runRecv(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "recv", "recv [--dir DIR] [--listen MULTIADDR]... [--yes] [--once] [--overwrite]")
+	fs := newFlags(e, "recv", "recv [--dir DIR] [--listen MULTIADDR]... [--yes] [--once] [--overwrite] [--from PEER]... [--max-bytes SIZE]")
 	dir := fs.String("dir", ".", "save received files in `DIR`")
 	var listen listFlag
 	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, port 4747)")
 	yes := fs.Bool("yes", false, "accept every offer without asking")
 	once := fs.Bool("once", false, "exit after one completed transfer")
 	overwrite := fs.Bool("overwrite", false, "replace existing files instead of keeping both")
+	var from listFlag
+	fs.Var(&from, "from", "accept offers only from `PEER` (repeatable); others are refused unread")
+	maxBytes := fs.String("max-bytes", "", "refuse offers larger than `SIZE` (e.g. 500M, 20G)")
+	idle := fs.Duration("idle-timeout", peer.DefaultIdleTimeout, "drop a peer's stream that sends nothing for this `long`")
 	pos, err := parse(e, fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -33,6 +38,20 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("recv takes no arguments (got %q)", pos[0])}
+	}
+	limits := peer.Limits{IdleTimeout: *idle}
+	if *maxBytes != "" {
+		if limits.MaxBytes, err = parseSize(*maxBytes); err != nil {
+			return usageError{fmt.Sprintf("bad --max-bytes: %v", err)}
+		}
+	}
+	allow, err := parsePeers(from)
+	if err != nil {
+		return err
+	}
+	trusted, err := peer.LoadTrusted(e.home)
+	if err != nil {
+		return err
 	}
 	h, err := startHost(e, listen)
 	if err != nil {
@@ -56,8 +75,11 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}}
-	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite}
+	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted}
+	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits}
+	if allow != nil {
+		r.Allow = func(id libp2ppeer.ID) bool { return allow[id] }
+	}
 	err = r.Serve(ctx)
 	if ui.completed > 0 || !*once {
 		return err
@@ -94,6 +116,7 @@ func fullAddrs(h host.Host) []string {
 type recvUI struct {
 	e         *env
 	yes, once bool
+	trusted   map[libp2ppeer.ID]bool // accepted without asking
 	cancel    func()
 	askMu     sync.Mutex // one question at a time
 
@@ -103,8 +126,9 @@ type recvUI struct {
 }
 
 func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
-	u.e.events.emit("offer", map[string]any{"peer": o.Peer.String(), "files": o.Files, "bytes": o.Bytes})
-	if u.yes {
+	trusted := u.trusted[o.Peer]
+	u.e.events.emit("offer", map[string]any{"peer": o.Peer.String(), "files": o.Files, "bytes": o.Bytes, "trusted": trusted})
+	if u.yes || trusted {
 		return nil
 	}
 	if !u.e.interactive() {
@@ -186,10 +210,15 @@ func (u *recvUI) notify(ev peer.Event) {
 			b.finish()
 			delete(u.bars, ev.ReqID)
 		}
-		u.e.events.emit("failed", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(),
+		u.e.events.emit("failed", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err)),
 			"bytes": ev.Progress.Confirmed, "received": ev.Progress.Received})
-		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %v (partial files are kept; sending again resumes)\n", ev.Peer, ev.Err)
+		// The error may quote the peer's own words: escape them.
+		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %s (partial files are kept; sending again resumes)\n",
+			ev.Peer, peer.Escape(ev.Err.Error()))
 	case peer.EventRejected:
-		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error()})
+		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err))})
+		if !u.e.json {
+			fmt.Fprintf(u.e.stderr, "dshare: refused an offer from %s: %s\n", ev.Peer, peer.Escape(ev.Err.Error()))
+		}
 	}
 }

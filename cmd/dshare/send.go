@@ -68,7 +68,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		OnRetry: func(err error, wait time.Duration) {
 			e.events.emit("retry", map[string]any{"error": err.Error(), "wait": wait.Seconds()})
 			if !e.json {
-				fmt.Fprintf(e.stderr, "\nConnection lost (%v); resuming in %v...\n", err, wait)
+				fmt.Fprintf(e.stderr, "\nConnection lost (%s); resuming in %v...\n", peer.Escape(err.Error()), wait)
 			}
 		},
 		OnAccept: func() {

@@ -1,0 +1,62 @@
+package peer
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/dshare/dshare/wire"
+)
+
+// checkSpace refuses an offer larger than MaxBytes, or one that would not
+// fit on the disk with FreeMargin to spare. Bytes a previous run already
+// holds in temporary files count as fitting.
+func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, total uint64) error {
+	if max := r.Limits.MaxBytes; max > 0 && total > max {
+		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, sizeStr(total), sizeStr(max))
+	}
+	free, ok := freeSpace(r.Dir)
+	if !ok {
+		return nil
+	}
+	need := total - r.held(from, chunk, entries)
+	if need+r.Limits.FreeMargin > free {
+		return fmt.Errorf("%w: %s to receive, %s free in %s (keeping %s spare)",
+			wire.ErrNoSpace, sizeStr(need), sizeStr(free), r.Dir, sizeStr(r.Limits.FreeMargin))
+	}
+	return nil
+}
+
+// held estimates the bytes temporary files already hold for entries.
+func (r *Receiver) held(from peer.ID, chunk uint32, entries []wire.Entry) uint64 {
+	root, err := os.OpenRoot(r.Dir)
+	if err != nil {
+		return 0
+	}
+	defer root.Close()
+	var n uint64
+	for i, e := range entries {
+		if e.Dir {
+			continue
+		}
+		f := newRFile(i, e, string(from), chunk)
+		if fi, err := root.Lstat(f.part); err == nil && fi.Mode().IsRegular() {
+			n += min(allocated(fi), e.Size)
+		}
+	}
+	return n
+}
+
+func sizeStr(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
