@@ -16,19 +16,27 @@ const privilegedEnv = "DSHARE_PRIVILEGED_TESTS"
 // test can create network namespaces.
 func needNetns(t *testing.T) {
 	t.Helper()
-	why := ""
+	needRoot(t, "to create network namespaces")
+	if _, err := exec.LookPath("ip"); err != nil {
+		privileged(t, "needs iproute2 (the ip command)")
+	}
+}
+
+// needRoot skips (or, with DSHARE_PRIVILEGED_TESTS=1, fails) unless the
+// test runs as root; what says what root is needed for.
+func needRoot(t *testing.T, what string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs iproute2 (the ip command)"
+		privileged(t, "needs root "+what)
 	}
-	if why == "" {
-		return
-	}
+}
+
+func privileged(t *testing.T, why string) {
+	t.Helper()
 	if os.Getenv(privilegedEnv) == "1" {
 		t.Fatalf("%s, and %s=1 makes this test mandatory", why, privilegedEnv)
 	}
-	t.Skipf("skipped: %s to create network namespaces; run as root with %s=1 to require it", why, privilegedEnv)
+	t.Skipf("skipped: %s; run as root with %s=1 to require it", why, privilegedEnv)
 }
 
 // lab is a set of network namespaces made by one test. Nothing in it is

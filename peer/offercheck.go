@@ -40,7 +40,10 @@ func CheckOffer(o *wire.Offer, entries []wire.Entry) (uint64, error) {
 			return 0, fmt.Errorf("%w: sizes overflow", wire.ErrTooLarge)
 		}
 		total += e.Size
-		chunks += (e.Size + uint64(cs) - 1) / uint64(cs)
+		chunks += e.Size / uint64(cs)
+		if e.Size%uint64(cs) != 0 {
+			chunks++
+		}
 	}
 	if total != o.Bytes {
 		return 0, fmt.Errorf("%w: sizes add up to %d, %d announced", wire.ErrProtocol, total, o.Bytes)

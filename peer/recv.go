@@ -145,24 +145,41 @@ func (r *Receiver) handle(ctx context.Context, s network.Stream) {
 	_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
 	rd := wire.NewReader(s)
 	m, err := rd.ReadMsg()
-	if err != nil {
-		s.ResetWithError(resetProtocol)
-		return
-	}
-	switch m := m.(type) {
-	case *wire.Offer:
-		err = r.handleOffer(ctx, s, rd, m)
-	case *wire.Start:
-		err = r.handleData(ctx, s, rd, m)
-	default:
-		err = fmt.Errorf("%w: %v as first frame", wire.ErrProtocol, m.Type())
-		_ = wire.WriteMsg(s, wire.ErrorFor(err))
+	if err == nil {
+		switch m := m.(type) {
+		case *wire.Offer:
+			err = r.handleOffer(ctx, s, rd, m)
+		case *wire.Start:
+			err = r.handleData(ctx, s, rd, m)
+		default:
+			err = fmt.Errorf("%w: %v as first frame", wire.ErrProtocol, m.Type())
+		}
 	}
 	if err != nil {
-		s.ResetWithError(resetFor(err))
+		r.refuse(s, err)
 		return
 	}
 	s.Close()
+}
+
+// reported marks an error the peer has already been told about.
+type reported struct{ error }
+
+func (e reported) Unwrap() error { return e.error }
+
+// refuse ends a stream over err. Unless the peer already knows, it is
+// told the error's code and text first; the stream is then closed, not
+// reset, so that the error frame is delivered.
+func (r *Receiver) refuse(s network.Stream, err error) {
+	if wire.CodeOf(err) == wire.CodeCanceled {
+		s.ResetWithError(resetCanceled)
+		return
+	}
+	if !errors.As(err, new(reported)) {
+		_ = s.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_ = wire.WriteMsg(s, wire.ErrorFor(err))
+	}
+	_ = s.Close()
 }
 
 // readOffer reads the remaining parts of a manifest, each within the idle
@@ -263,7 +280,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 		if !errors.Is(err, io.EOF) {
 			_ = t.writeMsg(wire.ErrorFor(err))
 		}
-		return err
+		return reported{err}
 	}
 	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
 	return nil
@@ -299,9 +316,13 @@ func (r *Receiver) handleData(ctx context.Context, s network.Stream, rd *wire.Re
 	t := r.transfers[key]
 	r.mu.Unlock()
 	if t == nil {
-		err := fmt.Errorf("%w: no transfer %d", wire.ErrNotFound, st.ReqID)
-		_ = wire.WriteMsg(s, wire.ErrorFor(err))
-		return err
+		return fmt.Errorf("%w: no transfer %d", wire.ErrNotFound, st.ReqID)
 	}
-	return t.receiveData(ctx, s, rd)
+	err := t.receiveData(ctx, s, rd)
+	if wire.CodeOf(err) == wire.CodeProtocol {
+		// Bad ranges, sizes or frames: the sender is broken or hostile,
+		// and its transfer ends here.
+		t.abort(err)
+	}
+	return err
 }

@@ -85,6 +85,13 @@ func (t *transfer) prepare() error {
 			continue
 		}
 		f := newRFile(i, e, string(t.peer), t.chunk)
+		for _, name := range []string{f.part, f.statePath} {
+			// A planted link or directory where dshare keeps its own
+			// files is refused; os.Root alone would only stop it late.
+			if fi, err := t.root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+				return fmt.Errorf("%w: %s exists and is not a regular file", wire.ErrBadPath, Escape(name))
+			}
+		}
 		f.resume(t.root)
 		t.files[i] = f
 		t.confirmed += f.st.Have.Size()
@@ -297,6 +304,9 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 			continue
 		}
 		if err := f.writeAt(t.root, p, d.Offset); err != nil {
+			// A local failure, a full disk say, ends the transfer with
+			// its reason; what is already written stays for a resume.
+			t.abort(err)
 			return err
 		}
 		t.mu.Lock()
