@@ -18,6 +18,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -548,11 +549,41 @@ func TestFlood(t *testing.T) {
 		wg.Wait()
 	}()
 
+	// Many connections under one identity: libp2p admits 8 per peer.
+	const sameID = 40
+	var sameConnected atomic.Int64
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sameWG sync.WaitGroup
+	for range sameID {
+		sameWG.Add(1)
+		go func() {
+			defer sameWG.Done()
+			c, id, err := tryHostile(addr, libp2p.Identity(key))
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			time.Sleep(2 * time.Second) // the receiver closes the excess after the handshake
+			if c.Network().Connectedness(id) == network.Connected {
+				sameConnected.Add(1)
+			}
+			time.Sleep(time.Second)
+		}()
+	}
+
 	done := send.next(t, "done", 3*time.Minute)
 	if err := send.wait(t, 30*time.Second); err != nil {
 		t.Fatalf("send during the flood: %v\n%s", err, send.stderr)
 	}
 	<-flooded
+	sameWG.Wait()
+	t.Logf("%d of %d connections under one peer ID stayed up", sameConnected.Load(), sameID)
+	if n := sameConnected.Load(); n > 8 {
+		t.Fatalf("%d connections from one peer were admitted", n)
+	}
 	select {
 	case <-recv.done:
 		t.Fatalf("the receiver died: %v\n%s", recv.err, recv.stderr)
@@ -571,10 +602,10 @@ func TestFlood(t *testing.T) {
 }
 
 // tryHostile connects a fresh identity to addr, or fails.
-func tryHostile(addr string) (host.Host, peer.ID, error) {
-	h, err := libp2p.New(libp2p.NoTransports, libp2p.Transport(quic.NewTransport),
+func tryHostile(addr string, opts ...libp2p.Option) (host.Host, peer.ID, error) {
+	h, err := libp2p.New(append([]libp2p.Option{libp2p.NoTransports, libp2p.Transport(quic.NewTransport),
 		libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"),
-		libp2p.DisableRelay(), libp2p.ResourceManager(&network.NullResourceManager{}))
+		libp2p.DisableRelay(), libp2p.ResourceManager(&network.NullResourceManager{})}, opts...)...)
 	if err != nil {
 		return nil, "", err
 	}
