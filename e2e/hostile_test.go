@@ -220,24 +220,6 @@ func (w world) intact(t *testing.T) {
 	}
 }
 
-// peakRSS reads a running process's peak resident set size.
-func peakRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM")
-	return 0
-}
-
 // TestHostilePeer runs a real receiver against a peer that breaks every
 // rule. In every case the receiver must answer with a typed error, write
 // nothing outside its directory, stay up, and keep its memory bounded; a
