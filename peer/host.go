@@ -2,10 +2,16 @@ package peer
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -23,6 +29,13 @@ type HostConfig struct {
 	// Offline turns off everything that talks to anyone not dialed
 	// explicitly: relays, NAT port mapping, AutoNAT.
 	Offline bool
+	// LANOnly keeps to the local network: no relays and no hole punching.
+	LANOnly bool
+	// Relays are static circuit-relay v2 relays to reserve a slot on, so
+	// that peers behind other NATs can reach this host. Without them,
+	// RelaySource (if set) supplies candidates, e.g. from the DHT.
+	Relays      []peer.AddrInfo
+	RelaySource autorelay.PeerSource
 }
 
 // DefaultListen returns QUIC-v1 and TCP on all IPv4 and IPv6 interfaces.
@@ -65,14 +78,45 @@ func newHost(cfg HostConfig, listen []ma.Multiaddr) (host.Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.UserAgent("dshare"),
 	}
-	if cfg.Offline {
+	switch {
+	case cfg.Offline:
 		opts = append(opts, libp2p.DisableRelay())
-	} else {
-		opts = append(opts, libp2p.NATPortMap())
+	case cfg.LANOnly:
+		opts = append(opts, libp2p.DisableRelay(), libp2p.NATPortMap())
+	default:
+		// AutoNAT v2 checks each address on its own, and until one is
+		// confirmed reachable the host advertises its relay addresses; with
+		// v1 alone they wait for a verdict on the whole host.
+		opts = append(opts, libp2p.NATPortMap(), libp2p.EnableHolePunching(), libp2p.EnableAutoNATv2())
+		ar := []autorelay.Option{autorelay.WithBootDelay(0), autorelay.WithBackoff(10 * time.Second)}
+		if len(cfg.Relays) > 0 {
+			opts = append(opts, libp2p.EnableAutoRelayWithStaticRelays(cfg.Relays, ar...))
+		} else if cfg.RelaySource != nil {
+			opts = append(opts, libp2p.EnableAutoRelayWithPeerSource(cfg.RelaySource, ar...))
+		}
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		rm.Close()
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+	if len(cfg.Relays) > 0 && !cfg.Offline && !cfg.LANOnly {
+		reserveNow(h)
+	}
 	return h, nil
+}
+
+// reserveNow starts the relay reservations at once. libp2p reserves only
+// once AutoNAT reports this host unreachable, and AutoNAT waits 15 s
+// before its first probe; a receiver given --relay would be unreachable
+// from other networks all that time. Reporting reachability "unknown",
+// which it is, starts autorelay; AutoNAT's own verdict follows later and
+// stops it if the host turns out to be public.
+func reserveNow(h host.Host) {
+	em, err := h.EventBus().Emitter(new(event.EvtLocalReachabilityChanged), eventbus.Stateful)
+	if err != nil {
+		return
+	}
+	_ = em.Emit(event.EvtLocalReachabilityChanged{Reachability: network.ReachabilityUnknown})
+	_ = em.Close()
 }

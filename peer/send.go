@@ -33,6 +33,9 @@ type SendOptions struct {
 	// OnProgress, if set, is called from one goroutine whenever the
 	// receiver confirms bytes.
 	OnProgress func(Progress)
+	// PunchWait is how long a relayed connection waits for hole punching
+	// to give a direct one, per attempt; negative means not at all.
+	PunchWait time.Duration
 }
 
 // Result summarizes a finished send.
@@ -43,6 +46,10 @@ type Result struct {
 	Skipped  uint64        // bytes the receiver already held when the run started
 	Sessions int           // 1 plus the number of reconnections
 	Elapsed  time.Duration // from the receiver's first acceptance to its final confirmation
+	// Path is PathDirect or PathRelayed: how most bytes travelled.
+	Path         string
+	RelayedBytes uint64    // payload bytes sent through a relay
+	FirstByte    time.Time // when the first chunk was written
 }
 
 // ErrSource means a source file could not be read.
@@ -65,6 +72,9 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 	if opts.ChunkSize == 0 {
 		opts.ChunkSize = DefaultChunkSize
 	}
+	if opts.PunchWait == 0 {
+		opts.PunchWait = DefaultPunchWait
+	}
 	open := func(ctx context.Context) (network.Stream, error) {
 		return h.NewStream(ctx, target.ID, ProtocolID)
 	}
@@ -72,6 +82,8 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 		first      *Result // of the first session the receiver accepted
 		accepted   time.Time
 		sent       uint64
+		relayed    uint64
+		firstByte  time.Time
 		giveUpAt   time.Time
 		backoff    = minBackoff
 		onAccept   = opts.OnAccept
@@ -86,7 +98,8 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 		}
 	}
 	for session := 1; ; session++ {
-		s := &sendSession{m: m, opts: opts, reqID: newReqID(), open: open}
+		s := &sendSession{m: m, opts: opts, reqID: newReqID(), open: open,
+			directNow: func() bool { return hasDirect(h, target.ID) }}
 		if onProgress != nil {
 			base := sent
 			s.opts.OnProgress = func(p Progress) {
@@ -96,12 +109,20 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 		}
 		err := s.connectAndRun(ctx, h, target)
 		sent += s.sent.Load()
+		relayed += s.relayed.Load()
+		if fb := s.firstByte.Load(); fb != 0 && firstByte.IsZero() {
+			firstByte = time.Unix(0, fb)
+		}
 		if first == nil && s.res != nil {
 			first = s.res
 		}
 		if err == nil {
 			res := *first
 			res.Sent, res.Sessions, res.Elapsed = sent, session, time.Since(accepted)
+			res.RelayedBytes, res.FirstByte, res.Path = relayed, firstByte, PathDirect
+			if 2*relayed > sent {
+				res.Path = PathRelayed
+			}
 			return &res, nil
 		}
 		// Retries resume a transfer the receiver has accepted; a peer that
@@ -153,11 +174,8 @@ func retryable(err error) bool {
 }
 
 func (s *sendSession) connectAndRun(ctx context.Context, h host.Host, target peer.AddrInfo) error {
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	err := h.Connect(cctx, target)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", target.ID, err)
+	if err := connect(ctx, h, target, s.opts.PunchWait); err != nil {
+		return err
 	}
 	return s.run(ctx)
 }
@@ -170,11 +188,15 @@ type sendSession struct {
 	opts  SendOptions
 	reqID uint64
 	open  func(context.Context) (network.Stream, error)
+	// directNow reports whether a direct connection to the receiver exists.
+	directNow func() bool
 
 	ctrl       network.Stream
 	wmu        sync.Mutex
 	files      []*sfile // by manifest index; nil for directories
 	sent       atomic.Uint64
+	relayed    atomic.Uint64 // of sent, through a relay
+	firstByte  atomic.Int64  // Unix nanoseconds
 	streams    atomic.Uint32 // data streams opened
 	heard      atomic.Int64  // when the receiver last said anything, Unix nanoseconds
 	progressed atomic.Bool   // the receiver confirmed new bytes in this session
@@ -402,16 +424,27 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 			st = nil
 		}
 		if !j.hashOnly {
+			if st != nil && IsRelayed(st.Conn()) && s.directNow() {
+				// Hole punching has succeeded: a new stream goes over the
+				// best connection, the direct one, and the transfer
+				// moves there without restarting.
+				_ = st.Close()
+				st = nil
+			}
 			if st == nil {
 				var err error
 				if st, err = s.openData(ctx); err != nil {
 					return err
 				}
 			}
+			s.firstByte.CompareAndSwap(0, time.Now().UnixNano())
 			if err := wire.WriteData(st, &wire.Data{File: uint32(j.f.idx), Offset: r.Off, Hash: sum[:]}, p); err != nil {
 				return fmt.Errorf("send %s: %w", j.f.entry.Path, err)
 			}
 			s.sent.Add(r.Len())
+			if IsRelayed(st.Conn()) {
+				s.relayed.Add(r.Len())
+			}
 		}
 		if j.f.remaining.Add(-1) == 0 {
 			if err := s.fileRead(j.f); err != nil {

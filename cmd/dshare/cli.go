@@ -20,9 +20,12 @@ Usage:
   dshare send PATH... [PEER]                   send files or folders
   dshare id                                    print this machine's peer ID
   dshare trust PEER [NOTE]                     accept PEER's offers without asking
+  dshare relay                                 run a relay and DHT node on a server
 
-PEER is a peer ID, or a multiaddr ending in /p2p/ID. Without PEER, send
-looks for receivers on the local network.
+PEER is a peer ID, or a multiaddr ending in /p2p/ID. A peer ID is looked up
+on the local network and in the DHT at once; without PEER, send looks for
+receivers on the local network. Peers behind NATs meet through relays and
+then connect directly by hole punching.
 
 Examples:
   dshare recv                                  # on the receiving machine
@@ -34,6 +37,7 @@ Flags for every command:
   --home DIR   identity and state (env DSHARE_HOME; default %s)
   --json       newline-delimited JSON events on stdout instead of bars
   --offline    no discovery traffic at all; dial only given addresses
+  --lan-only   (send, recv) no DHT, relays or hole punching
 
 Run "dshare COMMAND --help" for a command's own flags.
 `
@@ -95,6 +99,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSend(ctx, e, rest)
 	case "trust":
 		return runTrust(ctx, e, rest)
+	case "relay":
+		return runRelay(ctx, e, rest)
 	}
 	return usageError{fmt.Sprintf("unknown command %q (try dshare --help)", cmd)}
 }

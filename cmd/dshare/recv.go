@@ -9,9 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
@@ -30,6 +28,8 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	fs.Var(&from, "from", "accept offers only from `PEER` (repeatable); others are refused unread")
 	maxBytes := fs.String("max-bytes", "", "refuse offers larger than `SIZE` (e.g. 500M, 20G)")
 	idle := fs.Duration("idle-timeout", peer.DefaultIdleTimeout, "drop a peer's stream that sends nothing for this `long`")
+	var nf netFlags
+	addNetFlags(fs, &nf)
 	pos, err := parse(e, fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -53,11 +53,14 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	h, err := startHost(e, listen)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n, err := startNode(ctx, e, listen, &nf)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer n.Close()
+	h := n.h
 
 	addrs := fullAddrs(h)
 	e.events.emit("listening", map[string]any{"peer": h.ID().String(), "addrs": addrs})
@@ -73,8 +76,17 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	if global(e, &nf) {
+		reportAddrs(ctx, e, h)
+		go func() {
+			<-n.ready
+			if n.dht != nil {
+				n.dht.Advertise(ctx) // senders find us by peer ID
+			} else if n.err != nil {
+				fmt.Fprintf(e.stderr, "dshare: DHT off: %v\n", n.err)
+			}
+		}()
+	}
 	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted}
 	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits}
 	if allow != nil {
@@ -85,31 +97,6 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return errors.Join(err, ctx.Err())
-}
-
-func startHost(e *env, listen []string) (host.Host, error) {
-	key, err := peer.LoadIdentity(e.home)
-	if err != nil {
-		return nil, err
-	}
-	cfg := peer.HostConfig{Identity: key, Offline: e.offline}
-	for _, s := range listen {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return nil, usageError{fmt.Sprintf("bad --listen %q: %v", s, err)}
-		}
-		cfg.Listen = append(cfg.Listen, a)
-	}
-	return peer.NewHost(cfg)
-}
-
-// fullAddrs returns the host's addresses, each ending in /p2p/ID.
-func fullAddrs(h host.Host) []string {
-	var out []string
-	for _, a := range h.Addrs() {
-		out = append(out, a.String()+"/p2p/"+h.ID().String())
-	}
-	return out
 }
 
 // recvUI turns receiver events into prompts, bars and JSON events.

@@ -23,10 +23,13 @@ import (
 func runSend(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "send", "send [flags] PATH... [PEER]")
 	streams := fs.Int("streams", peer.DefaultStreams, "parallel data streams")
-	wait := fs.Duration("wait", 10*time.Second, "how long to look for the receiver on the LAN")
+	wait := fs.Duration("wait", 10*time.Second, "how long to look for receivers on the LAN when no PEER is given; a PEER ID is looked for up to 6 times as long, on the LAN and in the DHT")
 	retryFor := fs.Duration("retry-for", 2*time.Minute, "keep reconnecting and resuming this long after the connection fails (0: never)")
 	var listen listFlag
 	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, random port)")
+	punch := fs.Duration("punch-wait", peer.DefaultPunchWait, "wait this `long` for hole punching before sending through a relay (0: start at once, move to direct when it succeeds)")
+	var nf netFlags
+	addNetFlags(fs, &nf)
 	pos, err := parse(e, fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -46,13 +49,15 @@ func runSend(ctx context.Context, e *env, args []string) error {
 			listen = append(listen, a.String())
 		}
 	}
-	h, err := startHost(e, listen)
+	started := time.Now()
+	n, err := startNode(ctx, e, listen, &nf)
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer n.Close()
+	h := n.h
 
-	info, err := resolveTarget(ctx, e, h, target, *wait)
+	info, err := resolveTarget(ctx, e, n, &nf, target, *wait)
 	if err != nil {
 		return err
 	}
@@ -62,9 +67,13 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sending %d files (%s) to %s; waiting for it to accept...\n", files, humanBytes(total), info.ID)
 	}
+	if *punch == 0 {
+		*punch = -1 // SendOptions: negative is "do not wait"
+	}
 	res, err := peer.Send(ctx, h, info, m, peer.SendOptions{
-		Streams:  *streams,
-		RetryFor: *retryFor,
+		Streams:   *streams,
+		RetryFor:  *retryFor,
+		PunchWait: *punch,
 		OnRetry: func(err error, wait time.Duration) {
 			e.events.emit("retry", map[string]any{"error": err.Error(), "wait": wait.Seconds()})
 			if !e.json {
@@ -72,7 +81,11 @@ func runSend(ctx context.Context, e *env, args []string) error {
 			}
 		},
 		OnAccept: func() {
-			e.events.emit("accepted", map[string]any{"peer": info.ID.String()})
+			path := connPath(h, info.ID)
+			e.events.emit("accepted", map[string]any{"peer": info.ID.String(), "path": path})
+			if !e.json && path == peer.PathRelayed {
+				fmt.Fprintln(e.stderr, "Connected through a relay; hole punching did not get through (yet).")
+			}
 			if e.showBars() {
 				b = newBars(e.stderr, total) // bars time the transfer, not the wait for a yes
 			}
@@ -94,11 +107,16 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("send to %s: %w", info.ID, err)
 	}
 	secs := res.Elapsed.Seconds()
-	e.events.emit("done", map[string]any{"peer": info.ID.String(), "files": res.Files, "bytes": res.Bytes,
-		"sent": res.Sent, "skipped": res.Skipped, "sessions": res.Sessions, "seconds": secs})
+	done := map[string]any{"peer": info.ID.String(), "files": res.Files, "bytes": res.Bytes,
+		"sent": res.Sent, "skipped": res.Skipped, "sessions": res.Sessions, "seconds": secs,
+		"path": res.Path, "relayed_bytes": res.RelayedBytes, "total_seconds": time.Since(started).Seconds()}
+	if !res.FirstByte.IsZero() {
+		done["first_byte"] = res.FirstByte.Sub(started).Seconds()
+	}
+	e.events.emit("done", done)
 	if !e.json {
-		fmt.Fprintf(e.stderr, "Sent %d files (%s) in %.1fs, %s/s; the receiver verified every byte.\n",
-			res.Files, humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))))
+		fmt.Fprintf(e.stderr, "Sent %d files (%s) in %.1fs, %s/s, %s; the receiver verified every byte.\n",
+			res.Files, humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))), res.Path)
 	}
 	return nil
 }
@@ -129,8 +147,9 @@ func splitTarget(pos []string) (paths []string, target string) {
 }
 
 // resolveTarget turns the PEER argument into addresses: a multiaddr is
-// used as it is; a peer ID, or nothing, is looked for on the LAN.
-func resolveTarget(ctx context.Context, e *env, h host.Host, target string, wait time.Duration) (lpeer.AddrInfo, error) {
+// used as it is; nothing means a receiver on the LAN; a peer ID is looked
+// for on the LAN (mDNS) and in the DHT at once, and the first answer wins.
+func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target string, wait time.Duration) (lpeer.AddrInfo, error) {
 	if strings.HasPrefix(target, "/") {
 		a, err := ma.NewMultiaddr(target)
 		if err != nil {
@@ -142,36 +161,140 @@ func resolveTarget(ctx context.Context, e *env, h host.Host, target string, wait
 		}
 		return *info, nil
 	}
-	var want lpeer.ID
-	if target != "" {
-		id, err := lpeer.Decode(target)
-		if err != nil {
-			return lpeer.AddrInfo{}, usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
+	if target == "" {
+		if e.offline {
+			return lpeer.AddrInfo{}, usageError{"--offline needs a PEER: there is no discovery to find one"}
 		}
-		want = id
+		if !e.json {
+			fmt.Fprintln(e.stderr, "Looking for the receiver on the local network...")
+		}
+		found, err := browse(ctx, n.h, "", wait)
+		if err != nil {
+			return lpeer.AddrInfo{}, err
+		}
+		switch len(found) {
+		case 0:
+			return lpeer.AddrInfo{}, fmt.Errorf("no receiver found on the local network within %v; is \"dshare recv\" running?", wait)
+		case 1:
+			return found[0], nil
+		}
+		return choose(e, found)
+	}
+	want, err := lpeer.Decode(target)
+	if err != nil {
+		return lpeer.AddrInfo{}, usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
 	}
 	if e.offline {
-		if want != "" {
-			return lpeer.AddrInfo{}, usageError{"--offline needs PEER as a multiaddr ending in /p2p/ID, as there is no discovery"}
-		}
-		return lpeer.AddrInfo{}, usageError{"--offline needs a PEER: there is no discovery to find one"}
+		return lpeer.AddrInfo{}, usageError{"--offline needs PEER as a multiaddr ending in /p2p/ID, as there is no discovery"}
+	}
+	where := "the local network"
+	if global(e, nf) {
+		where = "the local network and the DHT"
+		wait *= 6
 	}
 	if !e.json {
-		fmt.Fprintln(e.stderr, "Looking for the receiver on the local network...")
+		fmt.Fprintf(e.stderr, "Looking for %s on %s...\n", want, where)
 	}
-	found, err := browse(ctx, h, want, wait)
-	if err != nil {
-		return lpeer.AddrInfo{}, err
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	type answer struct {
+		info lpeer.AddrInfo
+		via  string
+		err  error
 	}
-	switch {
-	case len(found) == 0 && want != "":
-		return lpeer.AddrInfo{}, fmt.Errorf("receiver %s not found on the local network within %v", want, wait)
-	case len(found) == 0:
-		return lpeer.AddrInfo{}, fmt.Errorf("no receiver found on the local network within %v; is \"dshare recv\" running?", wait)
-	case len(found) == 1:
-		return found[0], nil
+	answers := make(chan answer, 2)
+	go func() {
+		found, err := browse(ctx, n.h, want, wait)
+		if len(found) > 0 {
+			answers <- answer{found[0], "mdns", nil}
+			return
+		}
+		answers <- answer{err: err}
+	}()
+	lookups := 1
+	if global(e, nf) {
+		lookups++
+		go func() {
+			select {
+			case <-n.ready:
+			case <-ctx.Done():
+				answers <- answer{err: ctx.Err()}
+				return
+			}
+			if n.dht == nil {
+				answers <- answer{err: fmt.Errorf("DHT: %w", n.err)}
+				return
+			}
+			info, err := findAndConnect(ctx, n, want)
+			answers <- answer{info, "dht", err}
+		}()
 	}
-	return choose(e, found)
+	var errs []error
+	for range lookups {
+		a := <-answers
+		if a.err != nil || a.info.ID == "" {
+			errs = append(errs, a.err)
+			continue
+		}
+		e.events.emit("found", map[string]any{"peer": want.String(), "via": a.via, "addrs": addrStrings(a.info)})
+		return a.info, nil
+	}
+	return lpeer.AddrInfo{}, fmt.Errorf("receiver %s not found on %s within %v (%w)", want, where, wait, errors.Join(errs...))
+}
+
+// findAndConnect looks want up in the DHT and connects, again and again
+// until ctx ends: a receiver that has just started may not be in the DHT
+// yet, or only with addresses behind its NAT until its relay slot is up.
+func findAndConnect(ctx context.Context, n *node, want lpeer.ID) (lpeer.AddrInfo, error) {
+	var last error
+	for {
+		info, err := n.dht.Find(ctx, want)
+		if err == nil {
+			if hasRelayedAddr(info) {
+				// Behind a NAT: be ready to punch before connecting
+				// through its relay, or its attempt meets no one.
+				peer.WaitHolePunchReady(ctx, n.h)
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = n.h.Connect(cctx, info)
+			cancel()
+			if err == nil {
+				return info, nil
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return lpeer.AddrInfo{}, last
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func addrStrings(info lpeer.AddrInfo) []string {
+	var out []string
+	for _, a := range info.Addrs {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// hasRelayedAddr reports whether some of a peer's addresses are relayed:
+// it is likely behind a NAT.
+func hasRelayedAddr(info lpeer.AddrInfo) bool { return hasCircuit(addrStrings(info)) }
+
+// connPath says whether the best connection to p is direct or relayed.
+func connPath(h host.Host, p lpeer.ID) string {
+	conns := h.Network().ConnsToPeer(p)
+	for _, c := range conns {
+		if !peer.IsRelayed(c) {
+			return peer.PathDirect
+		}
+	}
+	if len(conns) == 0 {
+		return ""
+	}
+	return peer.PathRelayed
 }
 
 // browse collects receivers from mDNS. Looking for one ID, it stops when
