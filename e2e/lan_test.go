@@ -22,7 +22,7 @@ func TestLANDiscovery(t *testing.T) {
 	writeRandom(t, filepath.Join(src, "report.pdf"), 3<<20, 9)
 	makeTree(t, filepath.Join(src, "photos"), 20)
 	sendCmd := func(args ...string) (string, string, error) {
-		full := append(inNS(b), bin("dshare"), "send", "--home", filepath.Join(tmp, "hb"), "--json", "--wait", "20s")
+		full := append(inNS(b), bin("dshare"), "send", "--home", filepath.Join(tmp, "hb"), "--json", "--lan-only", "--wait", "20s")
 		cmd := exec.Command(full[0], append(full[1:], args...)...)
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
@@ -30,7 +30,7 @@ func TestLANDiscovery(t *testing.T) {
 		return out.String(), errb.String(), err
 	}
 	recvIn := func(ns, home, dir string) (*proc, string) {
-		p := start(t, inNS(ns), "recv", "--home", home, "--json", "--yes", "--once", "--dir", dir)
+		p := start(t, inNS(ns), "recv", "--home", home, "--json", "--lan-only", "--yes", "--once", "--dir", dir)
 		return p, p.next(t, "listening", 10*time.Second).str("peer")
 	}
 

@@ -107,3 +107,44 @@ func TestHelpIsSuccess(t *testing.T) {
 		t.Fatalf("recv --help: %v", err)
 	}
 }
+
+func TestReachFlagConflicts(t *testing.T) {
+	relay := "/ip4/7.0.0.1/udp/4747/quic-v1/p2p/" + testID(t).String()
+	for _, args := range [][]string{
+		{"recv", "--offline", "--relay", relay},
+		{"recv", "--lan-only", "--bootstrap", relay},
+		{"send", "--offline", "--bootstrap", relay, "x", testID(t).String()},
+		{"recv", "--bootstrap", "/ip4/7.0.0.1/udp/4747/quic-v1"}, // no /p2p/ID
+		{"relay", "--offline"},
+		{"recv", "--max-bytes", "lots"},
+		{"recv", "--from", "nobody"},
+	} {
+		home := t.TempDir()
+		src := filepath.Join(home, "x")
+		os.WriteFile(src, []byte("x"), 0o644)
+		for i, a := range args {
+			if a == "x" {
+				args[i] = src
+			}
+		}
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append(args, "--home", home), strings.NewReader(""), &out, &errb)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{"1500": 1500, "2M": 2 << 20, "20G": 20 << 30, "1.5TiB": 3 << 39, "64k": 64 << 10, "50MB": 50 << 20} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-5M", "lots", "5X", "1e30"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
+	}
+}
