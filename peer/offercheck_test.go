@@ -55,6 +55,9 @@ func FuzzCheckOffer(f *testing.F) {
 		if _, err := CheckOffer(o, e); err != nil {
 			return
 		}
+		if n := size/uint64(chunk) + min(size%uint64(chunk), 1); n > maxChunks {
+			t.Fatalf("accepted %d chunks of %d bytes", n, chunk)
+		}
 		for _, p := range []string{a, b} {
 			if !filepath.IsLocal(p) || path.Clean(p) != p || strings.Contains(p, `\`) || !utf8.ValidString(p) {
 				t.Fatalf("accepted unsafe path %q", p)
