@@ -358,9 +358,7 @@ func TestHostilePeer(t *testing.T) {
 		c.write(ctrl, frame(wire.TypeDone, &wire.Done{ReqID: 5, Final: true}), dataFrame(0, 0, 4, hash1M([]byte("late"))), []byte("late"))
 		d2 := c.stream()
 		c.write(d2, frame(wire.TypeStart, &wire.Start{ReqID: 5}), dataFrame(0, 0, 4, hash1M([]byte("late"))), []byte("late"))
-		// Refused as unknown once the transfer is gone, or as a size
-		// lie while it winds down.
-		c.wantCode(d2, wire.CodeNotFound, wire.CodeProtocol)
+		c.wantCode(d2, wire.CodeNotFound)
 		if b, err := os.ReadFile(filepath.Join(w.target, "after-done.txt")); err != nil || !bytes.Equal(b, body) {
 			t.Fatalf("after-done.txt = %q, %v", b, err)
 		}

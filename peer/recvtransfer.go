@@ -45,9 +45,10 @@ type transfer struct {
 	received    uint64 // payload bytes read in this session
 	remaining   int
 	senderDone  bool
-	streams     int // data streams open now
-	ended       int // data streams that have ended
-	wantStreams int // data streams the sender says it opened
+	over        bool // every file is in place and Done is on its way
+	streams     int  // data streams open now
+	ended       int  // data streams that have ended
+	wantStreams int  // data streams the sender says it opened
 	lastReport  time.Time
 }
 
@@ -240,6 +241,10 @@ func (t *transfer) file(i uint32) (*rfile, error) {
 // receiveData reads Data frames from one data stream until it ends.
 func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.Reader) error {
 	t.mu.Lock()
+	if t.over {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: transfer %d has ended", wire.ErrNotFound, t.reqID)
+	}
 	if t.streams >= maxDataStreams {
 		t.mu.Unlock()
 		return fmt.Errorf("%w: more than %d data streams", wire.ErrLimit, maxDataStreams)
@@ -340,6 +345,9 @@ func (t *transfer) commitLoop() error {
 			return err
 		}
 		if finished {
+			t.mu.Lock()
+			t.over = true // from now on, data streams are refused as unknown
+			t.mu.Unlock()
 			return t.writeMsg(&wire.Done{ReqID: t.reqID, Final: true})
 		}
 	}
