@@ -35,9 +35,9 @@ func (l *lab) run(ns string, args ...string) {
 // is plain MASQUERADE, which keeps ports (endpoint-independent mapping),
 // or with symmetric, --random-fully, which gives every destination its
 // own random port, so that hole punching cannot work.
-func (l *lab) natted(name, inet, public, lanPrefix string, symmetric bool) string {
+func (l *lab) natted(name, inet, public, lanPrefix string, symmetric bool) (router, host string) {
 	l.t.Helper()
-	router, host := l.ns(name+"r"), l.ns(name+"h")
+	router, host = l.ns(name+"r"), l.ns(name+"h")
 	l.plug(router, inet, "wan", public+"/24")
 	l.link(router, "lan", lanPrefix+".1/24", host, "eth0", lanPrefix+".2/24")
 	l.ip("-n", host, "route", "add", "default", "via", lanPrefix+".1")
@@ -52,7 +52,7 @@ func (l *lab) natted(name, inet, public, lanPrefix string, symmetric bool) strin
 	// ICMP would, and the entry would take the port that the inside host's
 	// own hole-punching packet needs a moment later.
 	l.run(router, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP")
-	return host
+	return router, host
 }
 
 func needIptables(t *testing.T) {
@@ -75,12 +75,14 @@ func TestNAT(t *testing.T) {
 		path      string
 		relayArgs []string
 		sendArgs  []string
+		holdPunch bool
 	}{
 		{name: "cone", path: "direct"},
 		{name: "symmetric", symmetric: true, path: "relayed"},
-		// Data starts over a slow relay at once; hole punching succeeds
-		// meanwhile, and the same session moves to the direct path.
-		{name: "upgrade", path: "direct", relayArgs: []string{"--peer-rate", "1M"}, sendArgs: []string{"--punch-wait", "0"}},
+		// Data starts over a slow relay at once, while NAT B drops the
+		// direct path; once it lets the punch through, the same session
+		// moves to the direct path.
+		{name: "upgrade", path: "direct", relayArgs: []string{"--peer-rate", "1M"}, sendArgs: []string{"--punch-wait", "0"}, holdPunch: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
@@ -88,8 +90,12 @@ func TestNAT(t *testing.T) {
 			inet := l.bridge("inet")
 			relayNS := l.ns("relay")
 			l.plug(relayNS, inet, "eth0", "7.0.0.1/24")
-			a := l.natted("A", inet, "7.0.0.2", "10.1.0", tc.symmetric)
-			b := l.natted("B", inet, "7.0.0.3", "10.2.0", tc.symmetric)
+			_, a := l.natted("A", inet, "7.0.0.2", "10.1.0", tc.symmetric)
+			routerB, b := l.natted("B", inet, "7.0.0.3", "10.2.0", tc.symmetric)
+			hold := []string{"FORWARD", "-d", "7.0.0.2", "-j", "DROP"} // B to A, but not to the relay
+			if tc.holdPunch {
+				l.run(routerB, append([]string{"iptables", "-I"}, hold...)...)
+			}
 
 			tmp := t.TempDir()
 			relay := start(t, inNS(relayNS), append([]string{"relay", "--home", filepath.Join(tmp, "hr"), "--json",
@@ -112,6 +118,12 @@ func TestNAT(t *testing.T) {
 			t.Logf("found after %.2fs via %s: %v", time.Since(startAt).Seconds(), found.str("via"), found["addrs"])
 			acc := send.next(t, "accepted", time.Minute)
 			t.Logf("accepted after %.2fs over a %s connection", time.Since(startAt).Seconds(), acc.str("path"))
+			if tc.holdPunch {
+				// libp2p's punch retries its dial for a few seconds; let it
+				// through while data already flows over the relay.
+				time.Sleep(500 * time.Millisecond)
+				l.run(routerB, append([]string{"iptables", "-D"}, hold...)...)
+			}
 			done := send.next(t, "done", 3*time.Minute)
 			if err := send.wait(t, 30*time.Second); err != nil {
 				t.Fatalf("send: %v\n%s", err, send.stderr)
