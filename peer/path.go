@@ -88,7 +88,14 @@ func connect(ctx context.Context, h host.Host, target peer.AddrInfo, punchWait t
 		if err != nil {
 			return fmt.Errorf("connect to %s: %w", target.ID, err)
 		}
-		if hasDirect(h, target.ID) || punchWait < 0 || waitDirect(ctx, h, target.ID, punchWait) {
+		wait := punchWait
+		if wait < 0 {
+			if unlimited(h, target.ID) {
+				return nil
+			}
+			wait = DefaultPunchWait // a limited relay cannot carry data meanwhile
+		}
+		if hasDirect(h, target.ID) || waitDirect(ctx, h, target.ID, wait) {
 			return nil
 		}
 		if attempt == punchAttempts {
@@ -96,12 +103,22 @@ func connect(ctx context.Context, h host.Host, target peer.AddrInfo, punchWait t
 		}
 		_ = h.Network().ClosePeer(target.ID)
 	}
-	for _, c := range h.Network().ConnsToPeer(target.ID) {
-		if !c.Stat().Limited {
-			return nil // an unlimited relay carries the transfer
-		}
+	if unlimited(h, target.ID) {
+		return nil // an unlimited relay carries the transfer
 	}
 	return fmt.Errorf("%s: %w", target.ID, ErrRelayLimited)
+}
+
+// unlimited reports whether some connection to p can carry a transfer:
+// libp2p marks connections through relays with per-connection caps as
+// limited and opens no streams on them.
+func unlimited(h host.Host, p peer.ID) bool {
+	for _, c := range h.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited {
+			return true
+		}
+	}
+	return false
 }
 
 func waitDirect(ctx context.Context, h host.Host, p peer.ID, d time.Duration) bool {

@@ -14,7 +14,7 @@ import (
 // holds in temporary files count as fitting.
 func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, total uint64) error {
 	if max := r.Limits.MaxBytes; max > 0 && total > max {
-		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, sizeStr(total), sizeStr(max))
+		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, FormatBytes(total), FormatBytes(max))
 	}
 	free, ok := freeSpace(r.Dir)
 	if !ok {
@@ -23,7 +23,7 @@ func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, 
 	need := total - r.held(from, chunk, entries)
 	if need+r.Limits.FreeMargin > free {
 		return fmt.Errorf("%w: %s to receive, %s free in %s (keeping %s spare)",
-			wire.ErrNoSpace, sizeStr(need), sizeStr(free), r.Dir, sizeStr(r.Limits.FreeMargin))
+			wire.ErrNoSpace, FormatBytes(need), FormatBytes(free), r.Dir, FormatBytes(r.Limits.FreeMargin))
 	}
 	return nil
 }
@@ -48,7 +48,8 @@ func (r *Receiver) held(from peer.ID, chunk uint32, entries []wire.Entry) uint64
 	return n
 }
 
-func sizeStr(n uint64) string {
+// FormatBytes formats n with binary units: "1.5 GiB".
+func FormatBytes(n uint64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

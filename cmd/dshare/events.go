@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/dshare/dshare/peer"
 )
 
 // emitter writes newline-delimited JSON events when --json is on.
@@ -33,15 +35,4 @@ func (em *emitter) emit(name string, fields map[string]any) {
 }
 
 // humanBytes formats n with binary units: "1.5 GiB".
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
+func humanBytes(n uint64) string { return peer.FormatBytes(n) }
