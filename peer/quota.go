@@ -4,15 +4,13 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/dshare/dshare/wire"
 )
 
 // checkSpace refuses an offer larger than MaxBytes, or one that would not
 // fit on the disk with FreeMargin to spare. Bytes a previous run already
 // holds in temporary files count as fitting.
-func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, total uint64) error {
+func (r *Receiver) checkSpace(entries []wire.Entry, total uint64) error {
 	if max := r.Limits.MaxBytes; max > 0 && total > max {
 		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, FormatBytes(total), FormatBytes(max))
 	}
@@ -20,7 +18,7 @@ func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, 
 	if !ok {
 		return nil
 	}
-	need := total - r.held(from, chunk, entries)
+	need := total - r.held(entries)
 	if need+r.Limits.FreeMargin > free {
 		return fmt.Errorf("%w: %s to receive, %s free in %s (keeping %s spare)",
 			wire.ErrNoSpace, FormatBytes(need), FormatBytes(free), r.Dir, FormatBytes(r.Limits.FreeMargin))
@@ -28,20 +26,22 @@ func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, 
 	return nil
 }
 
-// held estimates the bytes temporary files already hold for entries.
-func (r *Receiver) held(from peer.ID, chunk uint32, entries []wire.Entry) uint64 {
+// held estimates the bytes temporary files already hold for entries,
+// from the names alone: no resume state is loaded for an offer that may
+// still be refused.
+func (r *Receiver) held(entries []wire.Entry) uint64 {
 	root, err := os.OpenRoot(r.Dir)
 	if err != nil {
 		return 0
 	}
 	defer root.Close()
 	var n uint64
-	for i, e := range entries {
+	for _, e := range entries {
 		if e.Dir {
 			continue
 		}
-		f := newRFile(i, e, string(from), chunk)
-		if fi, err := root.Lstat(f.part); err == nil && fi.Mode().IsRegular() {
+		part, _ := tempNames(e.Path)
+		if fi, err := root.Lstat(part); err == nil && fi.Mode().IsRegular() {
 			n += min(allocated(fi), e.Size)
 		}
 	}

@@ -239,7 +239,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 	if err != nil {
 		return reject(err)
 	}
-	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
+	if err := r.checkSpace(entries, total); err != nil {
 		return reject(err)
 	}
 	offer := &Offer{Peer: from, Entries: entries, Bytes: total}

@@ -38,18 +38,23 @@ type rfile struct {
 }
 
 func newRFile(i int, e wire.Entry, peer string, chunk uint32) *rfile {
-	dir, base := path.Split(e.Path)
+	part, state := tempNames(e.Path)
+	return &rfile{
+		idx: i, entry: e, part: part, statePath: state,
+		st:      chunker.NewState(peer, e.Path, e.Size, e.MTime, chunk),
+		pending: new(chunker.Set),
+	}
+}
+
+// tempNames returns the temporary file and the resume state kept beside
+// the file at p while it is received.
+func tempNames(p string) (part, state string) {
+	dir, base := path.Split(p)
 	if len(base)+len(stateSuffix)+1 > maxComponent {
-		sum := chunker.Hash([]byte(e.Path))
+		sum := chunker.Hash([]byte(p))
 		base = hex.EncodeToString(sum[:16])
 	}
-	return &rfile{
-		idx: i, entry: e,
-		part:      dir + "." + base + partSuffix,
-		statePath: dir + "." + base + stateSuffix,
-		st:        chunker.NewState(peer, e.Path, e.Size, e.MTime, chunk),
-		pending:   new(chunker.Set),
-	}
+	return dir + "." + base + partSuffix, dir + "." + base + stateSuffix
 }
 
 // resume picks up the chunks a previous run left, if its state belongs to
