@@ -11,7 +11,7 @@ func TestErrorGolden(t *testing.T) {
 }
 
 func TestCodesMapBothWays(t *testing.T) {
-	for c := Code(1); c <= CodeVersion; c++ {
+	for c := Code(1); c <= lastCode; c++ {
 		wrapped := fmt.Errorf("context: %w", c.Err())
 		if got := CodeOf(wrapped); got != c {
 			t.Errorf("CodeOf(%v) = %v", c, got)

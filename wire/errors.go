@@ -30,6 +30,7 @@ var (
 	ErrCanceled      = errors.New("canceled")
 	ErrLimit         = errors.New("limit exceeded")
 	ErrVersion       = errors.New("unsupported protocol version")
+	ErrTimeout       = errors.New("timed out")
 )
 
 // Code is an error code carried by [Error] and [Reject] frames and by stream
@@ -52,6 +53,8 @@ const (
 	CodeCanceled      Code = 13
 	CodeLimit         Code = 14
 	CodeVersion       Code = 15
+	CodeTimeout       Code = 16
+	lastCode               = CodeTimeout
 )
 
 var codeErrs = map[Code]error{
@@ -60,7 +63,7 @@ var codeErrs = map[Code]error{
 	CodeNoSpace: ErrNoSpace, CodeExists: ErrExists, CodeBusy: ErrBusy,
 	CodeHashMismatch: ErrHashMismatch, CodeSourceChanged: ErrSourceChanged,
 	CodeNotFound: ErrNotFound, CodeCanceled: ErrCanceled, CodeLimit: ErrLimit,
-	CodeVersion: ErrVersion,
+	CodeVersion: ErrVersion, CodeTimeout: ErrTimeout,
 }
 
 // Err returns the sentinel error for c.
@@ -89,7 +92,7 @@ func CodeOf(err error) Code {
 	case errors.Is(err, ErrMalformed), errors.Is(err, ErrUnknownType), errors.Is(err, ErrFrameTooLarge):
 		return CodeProtocol
 	}
-	for c := Code(1); c <= CodeVersion; c++ {
+	for c := Code(1); c <= lastCode; c++ {
 		if errors.Is(err, codeErrs[c]) {
 			return c
 		}

@@ -115,12 +115,9 @@ func (r *Reader) ReadMsg() (Message, error) {
 	if n > MaxBodySize {
 		return nil, fmt.Errorf("%w: %v frame of %d bytes", ErrFrameTooLarge, t, n)
 	}
-	if cap(r.body) < int(n) {
-		r.body = make([]byte, n)
-	}
-	body := r.body[:n]
-	if _, err := io.ReadFull(r.br, body); err != nil {
-		return nil, noEOF(err)
+	body, err := r.readBody(int(n))
+	if err != nil {
+		return nil, err
 	}
 	m, err := Decode(t, body)
 	if err != nil {
@@ -130,6 +127,32 @@ func (r *Reader) ReadMsg() (Message, error) {
 		r.pending = int64(d.Length)
 	}
 	return m, nil
+}
+
+// bodyStep is the first allocation for a body that does not fit the
+// current buffer.
+const bodyStep = 4 << 10
+
+// readBody reads an n-byte frame body into r.body. The length in the header
+// is the peer's claim, not data: the buffer grows, doubling, only once the
+// bytes already read have filled it, so a peer that announces a large body
+// and stalls pins about twice what it sent rather than MaxBodySize. The
+// grown buffer is kept, so later frames up to its size read in place.
+func (r *Reader) readBody(n int) ([]byte, error) {
+	buf, got := r.body[:cap(r.body)], 0
+	for got < n {
+		if got == len(buf) {
+			nb := make([]byte, min(n, max(2*len(buf), bodyStep)))
+			copy(nb, buf[:got])
+			buf, r.body = nb, nb
+		}
+		k, err := io.ReadFull(r.br, buf[got:min(n, len(buf))])
+		got += k
+		if err != nil {
+			return nil, noEOF(err)
+		}
+	}
+	return buf[:n], nil
 }
 
 // Payload reads the payload of the last Data frame into p, which must be

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -60,6 +62,7 @@ func frame(t Type, body []byte) []byte {
 
 func TestReadMsgRejects(t *testing.T) {
 	huge := []byte{byte(TypeOffer), 0xff, 0xff, 0xff, 0xff}
+	justOver := binary.BigEndian.AppendUint32([]byte{byte(TypeOffer)}, MaxBodySize+1)
 	nested := bytes.Repeat([]byte{0x81}, 100) // arrays nested 100 deep
 	nested = append(nested, 0x00)
 	indefinite, _ := hex.DecodeString("bf0107ff") // {_ 1: 7}
@@ -71,6 +74,7 @@ func TestReadMsgRejects(t *testing.T) {
 		want  error
 	}{
 		{"oversize length prefix", huge, ErrFrameTooLarge},
+		{"one past the limit", justOver, ErrFrameTooLarge},
 		{"unknown type", frame(200, []byte{0xa0}), ErrUnknownType},
 		{"deep nesting", frame(TypeGet, append([]byte{0xa1, 0x02}, nested...)), ErrMalformed},
 		{"indefinite length", frame(TypeStart, indefinite), ErrMalformed},
@@ -163,5 +167,126 @@ func TestDataPayloadTruncated(t *testing.T) {
 	}
 	if err := r.Payload(make([]byte, 5)); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+var errStalled = errors.New("stalled")
+
+// stallReader yields b in chunks of at most step bytes, then fails with
+// errStalled: a peer that announced a body and stopped sending.
+type stallReader struct {
+	b    []byte
+	step int
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if len(s.b) == 0 {
+		return 0, errStalled
+	}
+	n := copy(p[:min(len(p), s.step)], s.b)
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// A header promising MaxBodySize must not cost MaxBodySize until that much
+// has arrived: memory follows the bytes actually received.
+func TestReadMsgBodyGrowsWithInput(t *testing.T) {
+	const slack = 16 << 10
+	hdr := binary.BigEndian.AppendUint32([]byte{byte(TypeOffer)}, MaxBodySize)
+	for _, sent := range []int{0, 10, 5000, 100 << 10} {
+		in := append(append([]byte(nil), hdr...), make([]byte, sent)...)
+		r := NewReader(&stallReader{b: in, step: 1000})
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := r.ReadMsg()
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, errStalled) {
+			t.Fatalf("sent %d: got %v, want %v", sent, err, errStalled)
+		}
+		alloc := after.TotalAlloc - before.TotalAlloc
+		t.Logf("sent %d of %d body bytes: allocated %d, buffer cap %d", sent, MaxBodySize, alloc, cap(r.body))
+		// Live: one buffer at most twice what arrived. Total: the doubling
+		// steps sum to under twice the last one.
+		if c := cap(r.body); c > 2*sent+slack {
+			t.Errorf("sent %d: body buffer cap %d", sent, c)
+		}
+		if alloc > uint64(4*sent+slack) {
+			t.Errorf("sent %d: allocated %d bytes", sent, alloc)
+		}
+	}
+}
+
+// maxOffer returns an Offer whose body is exactly MaxBodySize bytes.
+func maxOffer(t *testing.T) *Offer {
+	t.Helper()
+	o := &Offer{ReqID: 5, Entries: []Entry{{Path: strings.Repeat("p", 1<<17), Size: 1}}}
+	fixed := len(mustBody(t, o)) - len(o.Entries[0].Path)
+	o.Entries[0].Path = strings.Repeat("p", MaxBodySize-fixed)
+	if n := len(mustBody(t, o)); n != MaxBodySize {
+		t.Fatalf("offer body %d bytes, want %d", n, MaxBodySize)
+	}
+	return o
+}
+
+// Bodies up to the limit still decode whatever the read sizes, and a
+// stream of large frames reuses one buffer once it has grown.
+func TestReadMsgLargeBodies(t *testing.T) {
+	var entries []Entry
+	for i := range 3000 {
+		entries = append(entries, Entry{Path: strings.Repeat(string(rune('a'+i%26)), 900), Size: uint64(i), MTime: int64(i)})
+	}
+	parts := SplitOffer(9, 1<<20, entries)
+	if len(parts) < 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	if n := len(mustBody(t, parts[0])); n < MaxBodySize*9/10 {
+		t.Fatalf("first part only %d bytes", n)
+	}
+	msgs := []Message{maxOffer(t), &Start{ReqID: 1}}
+	for _, p := range parts {
+		msgs = append(msgs, p)
+	}
+	msgs = append(msgs, &Start{ReqID: 2}, maxOffer(t))
+	var in []byte
+	for _, m := range msgs {
+		b, err := AppendFrame(in, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in = b
+	}
+	r := NewReader(&stallReader{b: in, step: 1000})
+	var buf *byte
+	for i, want := range msgs {
+		got, err := r.ReadMsg()
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("frame %d: %v round trip differs", i, want.Type())
+		}
+		if i == 0 {
+			buf = &r.body[:1][0]
+		} else if &r.body[:1][0] != buf {
+			t.Fatalf("frame %d: body buffer reallocated", i)
+		}
+	}
+	if _, err := r.ReadMsg(); !errors.Is(err, errStalled) {
+		t.Fatalf("after last frame: %v", err)
+	}
+}
+
+// A large body cut anywhere, including at the buffer's growth steps, is a
+// truncated frame.
+func TestReadMsgLargeBodyTruncated(t *testing.T) {
+	full := mustFrame(t, maxOffer(t))
+	if _, err := NewReader(bytes.NewReader(full)).ReadMsg(); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []int{0, 1, 4095, 4096, 4097, 8192, 65536, 1 << 19, MaxBodySize - 1} {
+		_, err := NewReader(bytes.NewReader(full[:HeaderSize+body])).ReadMsg()
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("body cut to %d bytes: got %v", body, err)
+		}
 	}
 }
