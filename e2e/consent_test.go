@@ -141,8 +141,8 @@ func TestDiskSpace(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "big.bin")); err == nil {
 		t.Fatal("a partial file appeared under its final name")
 	}
-	if _, err := os.Stat(filepath.Join(out, ".big.bin.dshare-part")); err != nil {
-		t.Fatalf("the partial file was not kept: %v", err)
+	if parts := partFiles(t, out); len(parts) != 1 {
+		t.Fatalf("the partial file was not kept: %q", parts)
 	}
 
 	// Room again: the same command resumes.

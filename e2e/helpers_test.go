@@ -258,3 +258,14 @@ func sameTree(t testing.TB, a, b string) {
 		t.Fatal(err)
 	}
 }
+
+// partFiles lists the partial files the receiver keeps in dir's staging
+// directory for a resume.
+func partFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	parts, err := filepath.Glob(filepath.Join(dir, ".dshare", "*.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parts
+}

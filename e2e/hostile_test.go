@@ -244,7 +244,8 @@ func TestHostilePeer(t *testing.T) {
 		"case collision":     {{Path: "Report.txt", Size: 1}, {Path: "report.TXT", Size: 1}},
 		"NFC/NFD collision":  {{Path: "caf\u00e9", Size: 1}, {Path: "cafe\u0301", Size: 1}},
 		"file and directory": {{Path: "a", Size: 1}, {Path: "a/b", Size: 1}},
-		"our own temp name":  {{Path: ".x.dshare-part", Size: 1}},
+		"our staging dir":    {{Path: ".dshare/x", Size: 1}},
+		"staging dir, case":  {{Path: ".DShare/x.part", Size: 1}},
 	}
 	for name, entries := range names {
 		t.Run("names/"+name, func(t *testing.T) {
@@ -268,8 +269,8 @@ func TestHostilePeer(t *testing.T) {
 		w.intact(t)
 	})
 
-	t.Run("symlinked temp file", func(t *testing.T) {
-		l := filepath.Join(w.target, ".victim.txt.dshare-part")
+	t.Run("symlinked staging directory", func(t *testing.T) {
+		l := filepath.Join(w.target, ".dshare")
 		if err := os.Symlink("../outside/secret.txt", l); err != nil {
 			t.Fatal(err)
 		}

@@ -139,8 +139,11 @@ func TestCorruptedPartialFile(t *testing.T) {
 	recv.cmd.Process.Signal(syscall.SIGINT) // the receiver leaves its state behind and exits
 	_ = recv.wait(t, 30*time.Second)
 
-	part := filepath.Join(out, ".f.bin.dshare-part")
-	f, err := os.OpenFile(part, os.O_RDWR, 0)
+	parts := partFiles(t, out)
+	if len(parts) != 1 {
+		t.Fatalf("want one temporary file, found %q", parts)
+	}
+	f, err := os.OpenFile(parts[0], os.O_RDWR, 0)
 	if err != nil {
 		t.Fatalf("no temporary file: %v", err)
 	}

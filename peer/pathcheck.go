@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
 )
 
@@ -60,6 +61,8 @@ func checkPath(goos, p string) error {
 			return bad("component too long")
 		case i == 0 && len(c) >= 2 && c[1] == ':':
 			return bad("drive letter")
+		case i == 0 && foldKey(c) == foldKey(store.StageName):
+			return bad("dshare's own directory")
 		case strings.HasSuffix(c, partSuffix) || strings.HasSuffix(c, stateSuffix) ||
 			strings.HasSuffix(c, stateSuffix+".tmp"):
 			return bad("dshare's own file name")

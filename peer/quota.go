@@ -1,16 +1,21 @@
 package peer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"os"
+	"path/filepath"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
 )
 
 // checkSpace refuses an offer larger than MaxBytes, or one that would not
 // fit on the disk with FreeMargin to spare. Bytes a previous run already
 // holds in temporary files count as fitting.
-func (r *Receiver) checkSpace(entries []wire.Entry, total uint64) error {
+func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, total uint64) error {
 	if max := r.Limits.MaxBytes; max > 0 && total > max {
 		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, FormatBytes(total), FormatBytes(max))
 	}
@@ -18,34 +23,32 @@ func (r *Receiver) checkSpace(entries []wire.Entry, total uint64) error {
 	if !ok {
 		return nil
 	}
-	need := total - r.held(entries)
+	var keys []store.Key
+	for _, e := range entries {
+		if !e.Dir {
+			keys = append(keys, store.Key{Peer: string(from), Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: chunk})
+		}
+	}
+	need := total - min(total, r.store.PartialBytes(keys))
 	if need+r.Limits.FreeMargin > free {
-		return fmt.Errorf("%w: %s to receive, %s free in %s (keeping %s spare)",
-			wire.ErrNoSpace, FormatBytes(need), FormatBytes(free), r.Dir, FormatBytes(r.Limits.FreeMargin))
+		return fmt.Errorf("%w: %s to receive, %s free (keeping %s spare)",
+			wire.ErrNoSpace, FormatBytes(need), FormatBytes(free), FormatBytes(r.Limits.FreeMargin))
 	}
 	return nil
 }
 
-// held estimates the bytes temporary files already hold for entries,
-// from the names alone: no resume state is loaded for an offer that may
-// still be refused.
-func (r *Receiver) held(entries []wire.Entry) uint64 {
-	root, err := os.OpenRoot(r.Dir)
-	if err != nil {
-		return 0
-	}
-	defer root.Close()
-	var n uint64
-	for _, e := range entries {
-		if e.Dir {
-			continue
-		}
-		part, _ := tempNames(e.Path)
-		if fi, err := root.Lstat(part); err == nil && fi.Mode().IsRegular() {
-			n += min(allocated(fi), e.Size)
+// JournalPath is where a receiver whose home is home remembers the files
+// it received into dir: one journal per directory, outside it, so that
+// the directory holds only what was received.
+func JournalPath(home, dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err == nil {
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
 		}
 	}
-	return n
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join(home, "received", hex.EncodeToString(sum[:12])+".log")
 }
 
 // FormatBytes formats n with binary units: "1.5 GiB".

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
 )
 
@@ -33,6 +33,7 @@ const (
 	EventDone                          // every file is verified and in place
 	EventFailed                        // the transfer stopped; resumable state is kept
 	EventRejected                      // an offer was refused
+	EventFile                          // a file is verified and in place, or was already here
 )
 
 // Event reports what a Receiver does. Events of one transfer arrive in
@@ -43,7 +44,8 @@ type Event struct {
 	ReqID    uint64
 	Offer    *Offer // EventAccepted, EventDone
 	Progress Progress
-	Err      error // EventFailed, EventRejected
+	Err      error      // EventFailed, EventRejected
+	File     FileResult // EventFile
 }
 
 // Receiver accepts offers on a host and writes files below Dir.
@@ -63,6 +65,12 @@ type Receiver struct {
 	Allow func(peer.ID) bool
 	// Limits bound what peers can make the receiver hold.
 	Limits Limits
+	// Journal, if set, is the file that remembers the files received into
+	// Dir, so that a re-offer of one is answered as held, not received
+	// twice. See JournalPath.
+	Journal string
+
+	store *store.Store
 
 	mu        sync.Mutex
 	transfers map[transferKey]*transfer
@@ -76,10 +84,13 @@ type transferKey struct {
 
 // Serve handles dshare streams until ctx is canceled.
 func (r *Receiver) Serve(ctx context.Context) error {
-	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+	r.Limits = r.Limits.withDefaults()
+	st, err := store.Open(r.Dir, store.Options{Journal: r.Journal})
+	if err != nil {
 		return err
 	}
-	r.Limits = r.Limits.withDefaults()
+	defer st.Close()
+	r.store = st
 	r.mu.Lock()
 	r.transfers = map[transferKey]*transfer{}
 	r.mu.Unlock()
@@ -239,7 +250,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.R
 	if err != nil {
 		return reject(err)
 	}
-	if err := r.checkSpace(entries, total); err != nil {
+	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
 		return reject(err)
 	}
 	offer := &Offer{Peer: from, Entries: entries, Bytes: total}

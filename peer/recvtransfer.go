@@ -5,27 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/dshare/dshare/chunker"
+	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
 )
 
 // transfer is one accepted offer on the receiving side.
 type transfer struct {
 	r      *Receiver
+	st     *store.Store
 	peer   peer.ID
 	reqID  uint64
 	chunk  uint32
 	offer  *Offer
-	root   *os.Root
 	ctrl   network.Stream
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -35,12 +35,16 @@ type transfer struct {
 
 	data     sync.WaitGroup // receiveData goroutines
 	finished chan struct{}  // closed once the transfer has let go of its files
+	activity atomic.Int64   // when the sender last did something, Unix nanoseconds
 
 	mu          sync.Mutex
-	files       []*rfile // by manifest index; nil for directories
-	dirty       map[*rfile]bool
-	changed     map[*rfile]bool
+	files       []*rxFile // by manifest index; nil for directories
+	dirty       map[*rxFile]bool
+	candidates  map[*rxFile]bool // may be ready to place
+	changed     map[*rxFile]bool
 	complete    []uint32
+	names       []wire.FileName
+	placed      []FileResult
 	confirmed   uint64
 	received    uint64 // payload bytes read in this session
 	remaining   int
@@ -52,17 +56,37 @@ type transfer struct {
 	lastReport  time.Time
 }
 
+// rxFile is one file of the manifest. Guarded by the transfer's mutex,
+// except f, whose own methods are safe for concurrent use once set.
+type rxFile struct {
+	idx      int
+	entry    wire.Entry
+	key      store.Key
+	f        *store.File // nil until it holds something
+	held     *store.Held // the store holds it complete already
+	sum      []byte      // whole-file hash from the sender
+	complete bool
+	final    string
+}
+
+// FileResult says where a received file ended up.
+type FileResult struct {
+	Index   int
+	Path    string // as offered
+	Name    string // as placed, relative to the directory
+	Size    uint64
+	Held    bool // already here from an earlier run of the same sender: nothing was sent
+	Present bool // an identical copy was already at Name: nothing was sent
+}
+
 func newTransfer(ctx context.Context, r *Receiver, ctrl network.Stream, reqID uint64, chunk uint32, o *Offer) (*transfer, error) {
-	root, err := os.OpenRoot(r.Dir)
-	if err != nil {
-		return nil, err
-	}
 	t := &transfer{
-		r: r, peer: o.Peer, reqID: reqID, chunk: chunk, offer: o, root: root, ctrl: ctrl,
-		wake: make(chan struct{}, 1), files: make([]*rfile, len(o.Entries)), finished: make(chan struct{}),
-		dirty: map[*rfile]bool{}, changed: map[*rfile]bool{},
+		r: r, st: r.store, peer: o.Peer, reqID: reqID, chunk: chunk, offer: o, ctrl: ctrl,
+		wake: make(chan struct{}, 1), files: make([]*rxFile, len(o.Entries)), finished: make(chan struct{}),
+		dirty: map[*rxFile]bool{}, candidates: map[*rxFile]bool{}, changed: map[*rxFile]bool{},
 	}
 	t.ctx, t.cancel = context.WithCancelCause(ctx)
+	t.activity.Store(time.Now().UnixNano())
 	if err := t.prepare(); err != nil {
 		t.close()
 		return nil, err
@@ -70,35 +94,59 @@ func newTransfer(ctx context.Context, r *Receiver, ctrl network.Stream, reqID ui
 	return t, nil
 }
 
-// prepare creates the directories and picks up any resume state.
+// prepare creates the directories, finds the files already here and
+// picks up what earlier runs left.
 func (t *transfer) prepare() error {
+	partial, err := t.st.Partials()
+	if err != nil {
+		return err
+	}
+	made := map[string]bool{".": true}
 	for i, e := range t.offer.Entries {
 		dir := e.Path
 		if !e.Dir {
 			dir = path.Dir(e.Path)
 		}
-		if dir != "." {
-			if err := t.root.MkdirAll(dir, 0o755); err != nil {
-				return fmt.Errorf("%w: create %s: %w", wire.ErrBadPath, Escape(dir), err)
+		if !made[dir] {
+			if err := t.st.MkdirAll(dir); err != nil {
+				return err
 			}
+			made[dir] = true
 		}
 		if e.Dir {
 			continue
 		}
-		f := newRFile(i, e, string(t.peer), t.chunk)
-		for _, name := range []string{f.part, f.statePath} {
-			// A planted link or directory where dshare keeps its own
-			// files is refused; os.Root alone would only stop it late.
-			if fi, err := t.root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
-				return fmt.Errorf("%w: %s exists and is not a regular file", wire.ErrBadPath, Escape(name))
-			}
-		}
-		f.resume(t.root)
-		t.files[i] = f
-		t.confirmed += f.st.Have.Size()
+		rx := &rxFile{idx: i, entry: e, key: store.Key{Peer: string(t.peer), Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: t.chunk}}
+		t.files[i] = rx
 		t.remaining++
+		if h, ok := t.st.Completed(rx.key); ok {
+			rx.held = &h
+			t.confirmed += e.Size
+			continue
+		}
+		if partial(rx.key) {
+			f, err := t.st.Begin(rx.key, e.Mode)
+			if err != nil {
+				return err
+			}
+			rx.f = f
+			t.confirmed += f.Held().Size()
+		}
 	}
 	return nil
+}
+
+// fileOf returns rx's store file, beginning it on first use. Call with
+// t.mu held.
+func (t *transfer) fileOf(rx *rxFile) (*store.File, error) {
+	if rx.f == nil {
+		f, err := t.st.Begin(rx.key, rx.entry.Mode)
+		if err != nil {
+			return nil, err
+		}
+		rx.f = f
+	}
+	return rx.f, nil
 }
 
 // close stops the transfer, waits for its data streams, keeps what was
@@ -106,38 +154,23 @@ func (t *transfer) prepare() error {
 func (t *transfer) close() {
 	t.cancel(wire.ErrCanceled)
 	t.data.Wait()
-	t.flush()
-	for _, f := range t.files {
-		if f != nil {
-			f.closeFile()
-		}
-	}
-	t.root.Close()
-	close(t.finished)
-}
-
-// flush makes pending data durable and records it in the resume state, so
-// that an interrupted transfer loses nothing it had received.
-func (t *transfer) flush() {
 	t.mu.Lock()
-	var dirty []*rfile
-	for f := range t.dirty {
-		if !f.complete {
-			dirty = append(dirty, f)
+	var open []*store.File
+	for _, rx := range t.files {
+		if rx != nil && rx.f != nil {
+			open = append(open, rx.f)
+			rx.f = nil
 		}
 	}
 	t.mu.Unlock()
-	for _, f := range dirty {
-		if f.sync() != nil {
-			continue
-		}
-		t.mu.Lock()
-		f.st.Have.Union(f.pending)
-		f.pending = new(chunker.Set)
-		delete(t.dirty, f)
-		t.mu.Unlock()
-		_ = t.saveState(f, true)
+	// What was written becomes durable and is recorded, so that an
+	// interrupted transfer loses nothing it had received.
+	_, _ = t.st.Commit(open)
+	for _, f := range open {
+		f.Release()
 	}
+	t.st.Tidy()
+	close(t.finished)
 }
 
 func (t *transfer) abort(err error) { t.cancel(err) }
@@ -148,20 +181,47 @@ func (t *transfer) writeMsg(m wire.Message) error {
 	return wire.WriteMsg(t.ctrl, m)
 }
 
+// acceptParts answers the offer, in as many frames as it takes.
+func (t *transfer) acceptParts() []*wire.Accept {
+	const per = 4096
+	var parts []*wire.Accept
+	cur := &wire.Accept{ReqID: t.reqID}
+	add := func() {
+		if len(cur.Have)+len(cur.Held) >= per {
+			cur.More = true
+			parts = append(parts, cur)
+			cur = &wire.Accept{ReqID: t.reqID}
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, rx := range t.files {
+		switch {
+		case rx == nil:
+		case rx.held != nil:
+			add()
+			cur.Held = append(cur.Held, wire.FileSum{File: uint32(rx.idx), Sum: rx.held.Root[:]})
+		case rx.f != nil:
+			if h := rx.f.Held(); h.Size() > 0 {
+				add()
+				cur.Have = append(cur.Have, wire.FileRanges{File: uint32(rx.idx), Ranges: toWire(h)})
+			}
+		}
+	}
+	return append(parts, cur)
+}
+
 // run answers the offer and drives the transfer to its end.
 func (t *transfer) run(rd *wire.Reader) error {
 	defer t.close()
-	accept := &wire.Accept{ReqID: t.reqID}
-	for _, f := range t.files {
-		if f != nil && f.st.Have.Size() > 0 {
-			accept.Have = append(accept.Have, wire.FileRanges{File: uint32(f.idx), Ranges: toWire(f.st.Have)})
+	for _, a := range t.acceptParts() {
+		if err := t.writeMsg(a); err != nil {
+			return err
 		}
-	}
-	if err := t.writeMsg(accept); err != nil {
-		return err
 	}
 	ctrlErr := make(chan error, 1)
 	go func() { ctrlErr <- t.readControl(rd) }()
+	go t.verifyResumed()
 	commitErr := make(chan error, 1)
 	go func() { commitErr <- t.commitLoop() }()
 	select {
@@ -182,13 +242,45 @@ func (t *transfer) run(rd *wire.Reader) error {
 	}
 }
 
+// verifyResumed re-reads, in the background, the chunks earlier runs
+// left, while the missing ones already flow. A chunk that fails ends the
+// session; the next one fetches it again.
+func (t *transfer) verifyResumed() {
+	t.mu.Lock()
+	var todo []*store.File
+	for _, rx := range t.files {
+		if rx != nil && rx.f != nil && rx.f.Resumed() {
+			todo = append(todo, rx.f)
+		}
+	}
+	t.mu.Unlock()
+	for _, f := range todo {
+		lost, err := f.Verify(t.ctx)
+		if err != nil {
+			return
+		}
+		if lost > 0 {
+			t.abort(fmt.Errorf("%w: %s", store.ErrLost, Escape(f.Key().Path)))
+			return
+		}
+		t.poke()
+	}
+}
+
+func (t *transfer) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
 // readControl reads the sender's control frames: file hashes and Done.
 func (t *transfer) readControl(rd *wire.Reader) error {
 	for {
 		m, err := rd.ReadMsg()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("%w: sender went away", wire.ErrCanceled)
+				return fmt.Errorf("%w: the sender went away", wire.ErrCanceled)
 			}
 			return err
 		}
@@ -211,27 +303,30 @@ func (t *transfer) onDone(d *wire.Done) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.senderDone {
+		// Until its final Done, a sender hashing what is held says so
+		// every few seconds; after it, only data counts as activity.
+		t.activity.Store(time.Now().UnixNano())
+	}
 	for _, s := range d.Sums {
-		f, err := t.file(s.File)
+		rx, err := t.file(s.File)
 		if err != nil {
 			return err
 		}
-		f.sum = s.Sum
+		rx.sum = s.Sum
+		t.candidates[rx] = true
 	}
 	if d.Final {
 		t.senderDone = true
 		t.wantStreams = int(d.Streams)
 	}
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
+	t.poke()
 	return nil
 }
 
 // file returns manifest entry i if it is a regular file. Call with t.mu
 // held or after prepare, as t.files does not change.
-func (t *transfer) file(i uint32) (*rfile, error) {
+func (t *transfer) file(i uint32) (*rxFile, error) {
 	if int(i) >= len(t.files) || t.files[i] == nil {
 		return nil, fmt.Errorf("%w: no file %d in the manifest", wire.ErrProtocol, i)
 	}
@@ -258,10 +353,7 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 		t.ended++
 		t.mu.Unlock()
 		t.data.Done()
-		select {
-		case t.wake <- struct{}{}:
-		default:
-		}
+		t.poke()
 	}()
 	if err := s.Scope().ReserveMemory(int(t.chunk), network.ReservationPriorityHigh); err != nil {
 		return fmt.Errorf("%w: %w", wire.ErrBusy, err)
@@ -284,46 +376,61 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 		if !ok {
 			return fmt.Errorf("%w: %v on a data stream", wire.ErrProtocol, m.Type())
 		}
-		f, err := t.file(d.File)
-		if err != nil {
+		if err := t.onData(s, rd, d, buf); err != nil {
 			return err
 		}
-		idx, err := f.checkChunk(d.Offset, d.Length)
-		if err != nil {
-			return err
-		}
-		p := buf[:d.Length]
-		_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
-		if err := rd.Payload(p); err != nil {
-			return err
-		}
-		sum := chunker.Hash(p)
-		t.mu.Lock()
-		t.received += uint64(len(p))
-		held := f.complete || f.st.Have.Contains(d.Offset, d.Offset+uint64(d.Length))
-		t.mu.Unlock()
-		if string(sum[:]) != string(d.Hash) {
-			continue // damaged: not recorded, so a later session sends it again
-		}
-		if held {
-			continue
-		}
-		if err := f.writeAt(t.root, p, d.Offset); err != nil {
-			// A local failure, a full disk say, ends the transfer with
-			// its reason; what is already written stays for a resume.
-			t.abort(err)
-			return err
-		}
-		t.mu.Lock()
-		f.st.Sums[idx] = sum
-		f.pending.Add(d.Offset, d.Offset+uint64(d.Length))
-		t.dirty[f] = true
-		t.mu.Unlock()
 	}
 }
 
+// onData checks, reads, verifies and writes one chunk.
+func (t *transfer) onData(s network.Stream, rd *wire.Reader, d *wire.Data, buf []byte) error {
+	t.mu.Lock()
+	rx, err := t.file(d.File)
+	var f *store.File
+	if err == nil {
+		f, err = t.fileOf(rx)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	idx, err := f.Chunk(d.Offset, d.Length)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, Escape(rx.entry.Path))
+	}
+	p := buf[:d.Length]
+	_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
+	if err := rd.Payload(p); err != nil {
+		return err
+	}
+	t.activity.Store(time.Now().UnixNano())
+	sum := chunker.Hash(p)
+	t.mu.Lock()
+	t.received += uint64(len(p))
+	skip := rx.complete || rx.held != nil
+	t.mu.Unlock()
+	if skip || string(sum[:]) != string(d.Hash) {
+		return nil // damaged chunks are not recorded: a later session sends them again
+	}
+	wrote, err := f.Write(idx, p, sum)
+	if err != nil {
+		// A local failure, a full disk say, ends the transfer with its
+		// reason; what is already written stays for a resume.
+		t.abort(err)
+		return err
+	}
+	if wrote {
+		t.mu.Lock()
+		if rx.f == f {
+			t.dirty[rx] = true
+		}
+		t.mu.Unlock()
+	}
+	return nil
+}
+
 // commitLoop makes received data durable at a steady pace, confirms it to
-// the sender and finishes files. It returns nil once everything is done.
+// the sender and places files. It returns nil once everything is done.
 func (t *transfer) commitLoop() error {
 	tick := time.NewTicker(stateInterval)
 	defer tick.Stop()
@@ -333,6 +440,9 @@ func (t *transfer) commitLoop() error {
 		case <-t.ctx.Done():
 			return context.Cause(t.ctx)
 		case now := <-tick.C:
+			if idle := now.Sub(time.Unix(0, t.activity.Load())); idle > t.r.Limits.IdleTimeout {
+				return fmt.Errorf("%w: the sender sent nothing for %v", wire.ErrTimeout, idle.Round(time.Second))
+			}
 			if now.Sub(lastCommit) < commitInterval {
 				t.recordWritten()
 				continue
@@ -353,65 +463,69 @@ func (t *transfer) commitLoop() error {
 	}
 }
 
-// commit fsyncs files with pending data, records their new ranges,
-// finishes whole files and reports progress. It reports whether the
-// transfer is complete.
+// commit makes written chunks durable, places whole files, and reports
+// progress. It reports whether the transfer is complete.
 func (t *transfer) commit() (bool, error) {
-	type work struct {
-		f    *rfile
-		snap *chunker.Set
-	}
-	var todo []work
 	t.mu.Lock()
-	for f := range t.dirty {
-		todo = append(todo, work{f, f.pending.Clone()})
+	dirty := make([]*rxFile, 0, len(t.dirty))
+	files := make([]*store.File, 0, len(t.dirty))
+	for rx := range t.dirty {
+		dirty = append(dirty, rx)
+		files = append(files, rx.f)
 	}
-	for _, f := range t.files {
-		if f != nil && !f.complete && !t.dirty[f] && f.sum != nil && f.full() {
-			todo = append(todo, work{f, new(chunker.Set)})
+	clear(t.dirty)
+	t.mu.Unlock()
+
+	snaps, err := t.st.Commit(files)
+	if err != nil {
+		return false, err
+	}
+	var confirmed []wire.FileRanges
+	t.mu.Lock()
+	for i, rx := range dirty {
+		if n := snaps[i].Size(); n > 0 {
+			t.confirmed += n
+			confirmed = append(confirmed, wire.FileRanges{File: uint32(rx.idx), Ranges: toWire(snaps[i])})
+			t.changed[rx] = true
 		}
+		if rx.sum != nil {
+			t.candidates[rx] = true
+		}
+	}
+	var ready []*rxFile
+	for rx := range t.candidates {
+		ready = append(ready, rx)
 	}
 	t.mu.Unlock()
 
-	var confirmed []wire.FileRanges
-	for _, w := range todo {
-		if w.snap.Size() > 0 {
-			if err := w.f.sync(); err != nil {
-				return false, err
-			}
-		}
-		t.mu.Lock()
-		w.f.st.Have.Union(w.snap)
-		w.f.pending.Subtract(w.snap)
-		if w.f.pending.Size() == 0 {
-			delete(t.dirty, w.f)
-		}
-		t.confirmed += w.snap.Size()
-		if w.snap.Size() > 0 {
-			confirmed = append(confirmed, wire.FileRanges{File: uint32(w.f.idx), Ranges: toWire(w.snap)})
-			t.changed[w.f] = true
-		}
-		ready := w.f.full() && w.f.sum != nil
-		t.mu.Unlock()
-		var err error
-		if ready {
-			err = t.finish(w.f)
-		} else if w.snap.Size() > 0 {
-			err = t.saveState(w.f, true)
-		}
+	placed := 0
+	for _, rx := range ready {
+		ok, err := t.finish(rx)
 		if err != nil {
+			return false, err
+		}
+		if ok {
+			placed++
+		}
+	}
+	if placed > 0 {
+		// The names and the journal become durable before the sender
+		// hears that the files are in place.
+		if err := t.st.Sync(nil); err != nil {
 			return false, err
 		}
 	}
 
 	t.mu.Lock()
-	msg := &wire.Progress{ReqID: t.reqID, Bytes: t.confirmed, Confirmed: confirmed, Complete: t.complete}
-	t.complete = nil
+	msg := &wire.Progress{ReqID: t.reqID, Bytes: t.confirmed, Confirmed: confirmed, Complete: t.complete, Names: t.names}
+	t.complete, t.names = nil, nil
+	placedNow := t.placed
+	t.placed = nil
 	finished := t.remaining == 0 && t.senderDone
 	// Everything the sender sent has arrived, yet files are missing
 	// chunks: some failed verification. Ending the session keeps what is
 	// good; the sender's next session sends only the rest.
-	stuck := !finished && t.senderDone && t.ended >= t.wantStreams && len(t.dirty) == 0
+	stuck := !finished && t.senderDone && t.ended >= t.wantStreams && len(t.dirty) == 0 && len(t.candidates) == 0
 	missing := t.remaining
 	now := time.Now()
 	heartbeat := now.Sub(t.lastReport) >= heartbeatInterval
@@ -421,6 +535,9 @@ func (t *transfer) commit() (bool, error) {
 		msg = nil
 	}
 	t.mu.Unlock()
+	for _, fr := range placedNow {
+		t.r.notify(Event{Kind: EventFile, Peer: t.peer, ReqID: t.reqID, File: fr})
+	}
 	if stuck {
 		return false, fmt.Errorf("%w: %d files still miss chunks that failed verification", wire.ErrHashMismatch, missing)
 	}
@@ -435,19 +552,75 @@ func (t *transfer) commit() (bool, error) {
 	return finished, nil
 }
 
+// finish places rx if it is whole, verified and its hash has come, or
+// confirms a held copy against the sender's hash. It reports whether rx
+// is now complete.
+func (t *transfer) finish(rx *rxFile) (bool, error) {
+	t.mu.Lock()
+	if rx.complete || rx.sum == nil {
+		delete(t.candidates, rx)
+		t.mu.Unlock()
+		return false, nil
+	}
+	sum, held := chunker.Sum(rx.sum), rx.held
+	var f *store.File
+	var err error
+	if held == nil {
+		f, err = t.fileOf(rx)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	res := FileResult{Index: rx.idx, Path: rx.entry.Path, Size: rx.entry.Size}
+	if held != nil {
+		if held.Root != sum {
+			// The copy here is not what the sender has now: receive it
+			// again, beside the copy, in the next session.
+			t.st.Contradict(rx.key)
+			return false, fmt.Errorf("%w: %s differs from the copy already here; sending again keeps both", wire.ErrHashMismatch, Escape(rx.entry.Path))
+		}
+		res.Name, res.Held, res.Present = held.Name, !held.Present, held.Present
+	} else {
+		if !f.Full() || !f.Verified() {
+			return false, nil
+		}
+		name, err := f.Place(sum, t.r.Overwrite)
+		if err != nil {
+			return false, err
+		}
+		f.Release()
+		res.Name = name
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.candidates, rx)
+	rx.complete, rx.final, rx.f = true, res.Name, nil
+	t.remaining--
+	t.complete = append(t.complete, uint32(rx.idx))
+	if res.Name != rx.entry.Path {
+		t.names = append(t.names, wire.FileName{File: uint32(rx.idx), Name: res.Name})
+	}
+	t.placed = append(t.placed, res)
+	t.changed[rx] = true
+	return true, nil
+}
+
 // splitProgress keeps Progress frames well under the frame size limit.
 func splitProgress(p *wire.Progress) []*wire.Progress {
-	const per = 4096
-	if len(p.Confirmed) <= per && len(p.Complete) <= per {
+	const per = 2048
+	if len(p.Confirmed) <= per && len(p.Complete) <= per && len(p.Names) <= per {
 		return []*wire.Progress{p}
 	}
 	var out []*wire.Progress
-	for len(p.Confirmed) > 0 || len(p.Complete) > 0 {
+	for len(p.Confirmed) > 0 || len(p.Complete) > 0 || len(p.Names) > 0 {
 		q := &wire.Progress{ReqID: p.ReqID, Bytes: p.Bytes}
 		n := min(per, len(p.Confirmed))
 		q.Confirmed, p.Confirmed = p.Confirmed[:n], p.Confirmed[n:]
 		n = min(per, len(p.Complete))
 		q.Complete, p.Complete = p.Complete[:n], p.Complete[n:]
+		n = min(per, len(p.Names))
+		q.Names, p.Names = p.Names[:n], p.Names[n:]
 		out = append(out, q)
 	}
 	return out
@@ -458,39 +631,18 @@ func (t *transfer) progressNow() Progress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := Progress{Confirmed: t.confirmed, Total: t.offer.Bytes, Received: t.received}
-	for f := range t.changed {
-		p.Files = append(p.Files, FileProgress{Index: f.idx, Path: f.entry.Path, Size: f.entry.Size,
-			Confirmed: f.st.Have.Size(), Complete: f.complete})
+	for rx := range t.changed {
+		fp := FileProgress{Index: rx.idx, Path: rx.entry.Path, Size: rx.entry.Size, Complete: rx.complete}
+		switch {
+		case rx.complete:
+			fp.Confirmed = rx.entry.Size
+		case rx.f != nil:
+			fp.Confirmed = rx.f.Held().Size()
+		}
+		p.Files = append(p.Files, fp)
 	}
 	clear(t.changed)
 	return p
-}
-
-// finish verifies a whole file against the sender's hash and moves it to
-// its final name.
-func (t *transfer) finish(f *rfile) error {
-	t.mu.Lock()
-	got := chunker.Root(f.entry.Size, t.chunk, f.st.Sums)
-	want := f.sum
-	t.mu.Unlock()
-	if string(got[:]) != string(want) {
-		f.discard(t.root)
-		return fmt.Errorf("%w: %s does not match the sender's hash", wire.ErrHashMismatch, Escape(f.entry.Path))
-	}
-	name, err := f.place(t.root, t.r.Overwrite)
-	if err != nil {
-		return err
-	}
-	_ = t.root.Remove(f.statePath)
-	syncDir(t.root, path.Dir(name))
-	t.mu.Lock()
-	f.complete = true
-	f.final = name
-	t.remaining--
-	t.complete = append(t.complete, uint32(f.idx))
-	t.changed[f] = true
-	t.mu.Unlock()
-	return nil
 }
 
 // recordWritten saves the resume state of files that received chunks
@@ -500,32 +652,14 @@ func (t *transfer) finish(f *rfile) error {
 // listed chunk against the file before trusting it.
 func (t *transfer) recordWritten() {
 	t.mu.Lock()
-	var todo []*rfile
-	for f := range t.dirty {
-		if f.pending.Size() != f.savedPending {
-			todo = append(todo, f)
-		}
+	todo := make([]*store.File, 0, len(t.dirty))
+	for rx := range t.dirty {
+		todo = append(todo, rx.f)
 	}
 	t.mu.Unlock()
 	for _, f := range todo {
-		_ = t.saveState(f, false) // best effort; commit reports errors
+		_ = f.SaveState() // best effort; commit reports errors
 	}
-}
-
-// saveState writes f's resume state: its durable chunks and those written
-// since. durable also fsyncs the state file.
-func (t *transfer) saveState(f *rfile, durable bool) error {
-	t.mu.Lock()
-	st := *f.st
-	st.Have = f.st.Have.Clone()
-	st.Have.Union(f.pending)
-	f.savedPending = f.pending.Size()
-	b, err := st.MarshalBinary()
-	t.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(t.root, f.statePath, b, durable)
 }
 
 func toWire(s *chunker.Set) []wire.Range {
@@ -534,44 +668,4 @@ func toWire(s *chunker.Set) []wire.Range {
 		out = append(out, wire.Range{Off: r.Off, Len: r.Len()})
 	}
 	return out
-}
-
-// diskErr marks a full disk with wire.ErrNoSpace, so the peer learns why.
-func diskErr(err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-		return fmt.Errorf("%w: %w", wire.ErrNoSpace, err)
-	}
-	return err
-}
-
-// writeFileAtomic writes b to name through a temporary file and a rename.
-func writeFileAtomic(root *os.Root, name string, b []byte, durable bool) error {
-	tmp := name + ".tmp"
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return diskErr(err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return diskErr(err)
-	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return diskErr(err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return diskErr(err)
-	}
-	return root.Rename(tmp, name)
-}
-
-func syncDir(root *os.Root, dir string) {
-	d, err := root.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	d.Close()
 }

@@ -50,6 +50,12 @@ type Result struct {
 	Path         string
 	RelayedBytes uint64    // payload bytes sent through a relay
 	FirstByte    time.Time // when the first chunk was written
+	// SkippedFiles counts files the receiver already held complete when
+	// the run started; their bytes count in Skipped.
+	SkippedFiles int
+	// Renamed maps offered paths to the names the receiver placed them
+	// under, where those differ.
+	Renamed map[string]string
 }
 
 // ErrSource means a source file could not be read.
@@ -84,6 +90,7 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 		sent       uint64
 		relayed    uint64
 		firstByte  time.Time
+		renamed    map[string]string
 		giveUpAt   time.Time
 		backoff    = minBackoff
 		onAccept   = opts.OnAccept
@@ -116,10 +123,19 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, o
 		if first == nil && s.res != nil {
 			first = s.res
 		}
+		s.namesMu.Lock()
+		for p, name := range s.renamed {
+			if renamed == nil {
+				renamed = map[string]string{}
+			}
+			renamed[p] = name
+		}
+		s.namesMu.Unlock()
 		if err == nil {
 			res := *first
 			res.Sent, res.Sessions, res.Elapsed = sent, session, time.Since(accepted)
 			res.RelayedBytes, res.FirstByte, res.Path = relayed, firstByte, PathDirect
+			res.Renamed = renamed
 			if 2*relayed > sent {
 				res.Path = PathRelayed
 			}
@@ -159,7 +175,7 @@ func retryable(err error) bool {
 	var re *wire.RemoteError
 	if errors.As(err, &re) {
 		switch re.Code {
-		case wire.CodeHashMismatch, wire.CodeBusy, wire.CodeCanceled, wire.CodeInternal, wire.CodeLimit:
+		case wire.CodeHashMismatch, wire.CodeBusy, wire.CodeCanceled, wire.CodeInternal, wire.CodeLimit, wire.CodeTimeout:
 			return true
 		}
 		return false
@@ -201,6 +217,18 @@ type sendSession struct {
 	heard      atomic.Int64  // when the receiver last said anything, Unix nanoseconds
 	progressed atomic.Bool   // the receiver confirmed new bytes in this session
 	res        *Result       // set once the receiver has accepted
+
+	namesMu sync.Mutex
+	renamed map[string]string // offered path -> name placed under, where they differ
+}
+
+func (s *sendSession) setName(p, name string) {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	if s.renamed == nil {
+		s.renamed = map[string]string{}
+	}
+	s.renamed[p] = name
 }
 
 // sfile is one file being sent.
@@ -249,20 +277,9 @@ func (s *sendSession) run(ctx context.Context) error {
 			return fmt.Errorf("send offer: %w", err)
 		}
 	}
-	reply, err := rd.ReadMsg()
+	accept, err := readAccept(rd)
 	if err != nil {
-		return fmt.Errorf("waiting for the receiver's answer: %w", err)
-	}
-	var accept *wire.Accept
-	switch r := reply.(type) {
-	case *wire.Accept:
-		accept = r
-	case *wire.Reject:
-		return r.Err()
-	case *wire.Error:
-		return r.Err()
-	default:
-		return fmt.Errorf("%w: %v in answer to an offer", wire.ErrProtocol, r.Type())
+		return err
 	}
 	if s.opts.OnAccept != nil {
 		s.opts.OnAccept()
@@ -278,6 +295,7 @@ func (s *sendSession) run(ctx context.Context) error {
 	final := make(chan error, 1)
 	go func() { final <- s.readControl(rd, res) }()
 	go s.watchdog(ctx, cancel)
+	go s.heartbeat(ctx)
 
 	work := make(chan job)
 	var wg sync.WaitGroup
@@ -325,6 +343,58 @@ func (s *sendSession) run(ctx context.Context) error {
 	return nil
 }
 
+// readAccept reads the receiver's answer to the offer, in as many parts
+// as it comes in.
+func readAccept(rd *wire.Reader) (*wire.Accept, error) {
+	var acc *wire.Accept
+	for {
+		reply, err := rd.ReadMsg()
+		if err != nil {
+			return nil, fmt.Errorf("waiting for the receiver's answer: %w", err)
+		}
+		switch r := reply.(type) {
+		case *wire.Accept:
+			if acc == nil {
+				acc = r
+			} else if r.ReqID != acc.ReqID {
+				return nil, fmt.Errorf("%w: accept parts of two requests", wire.ErrProtocol)
+			} else {
+				acc.Have = append(acc.Have, r.Have...)
+				acc.Held = append(acc.Held, r.Held...)
+			}
+			if len(acc.Have)+len(acc.Held) > maxEntries {
+				return nil, fmt.Errorf("%w: accept lists more files than offered", wire.ErrProtocol)
+			}
+			if !r.More {
+				return acc, nil
+			}
+		case *wire.Reject:
+			return nil, r.Err()
+		case *wire.Error:
+			return nil, r.Err()
+		default:
+			return nil, fmt.Errorf("%w: %v in answer to an offer", wire.ErrProtocol, r.Type())
+		}
+	}
+}
+
+// heartbeat tells the receiver, while no data may flow (hashing what it
+// holds, say), that this sender is still at work.
+func (s *sendSession) heartbeat(ctx context.Context) {
+	tick := time.NewTicker(heartbeatInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if s.write(&wire.Done{ReqID: s.reqID}) != nil {
+				return
+			}
+		}
+	}
+}
+
 func errOr(err error, msg string) error {
 	if err != nil {
 		return err
@@ -351,6 +421,13 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 		}
 		have[int(fr.File)] = set
 	}
+	held := make(map[int]bool, len(a.Held))
+	for _, h := range a.Held {
+		if int(h.File) >= len(s.files) || s.m.Entries[h.File].Dir {
+			return nil, nil, fmt.Errorf("%w: accept holds file %d", wire.ErrProtocol, h.File)
+		}
+		held[int(h.File)] = true
+	}
 	res := &Result{}
 	// Chunks to send come first, and chunks the receiver holds (hashed
 	// only, for the whole-file sums) after them, so that a resume starts
@@ -371,10 +448,12 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 			root := chunker.Root(0, s.opts.ChunkSize, nil)
 			empty = append(empty, wire.FileSum{File: uint32(i), Sum: root[:]})
 		}
+		if held[i] {
+			res.SkippedFiles++
+		}
 		for c := range n {
 			r := chunker.ChunkRange(c, e.Size, s.opts.ChunkSize)
-			held := have[i] != nil && have[i].Contains(r.Off, r.End)
-			if held {
+			if held[i] || have[i] != nil && have[i].Contains(r.Off, r.End) {
 				res.Skipped += r.Len()
 				f.confirmed += r.Len()
 				hashOnly = append(hashOnly, job{f: f, chunk: c, hashOnly: true})
@@ -550,6 +629,12 @@ func (s *sendSession) readControl(rd *wire.Reader, res *Result) error {
 			if m.Bytes > confirmed {
 				confirmed = m.Bytes
 				s.progressed.Store(true)
+			}
+			for _, fn := range m.Names {
+				if int(fn.File) >= len(s.files) || s.files[fn.File] == nil {
+					return fmt.Errorf("%w: name for file %d", wire.ErrProtocol, fn.File)
+				}
+				s.setName(s.files[fn.File].entry.Path, fn.Name)
 			}
 			if s.opts.OnProgress == nil {
 				continue

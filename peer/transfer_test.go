@@ -159,13 +159,3 @@ func TestRejected(t *testing.T) {
 	}
 	waitEvent(t, events, EventRejected)
 }
-
-func TestNumbered(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"a.txt", "a (3).txt"}, {"d/a.tar.gz", "d/a.tar (3).gz"}, {"noext", "noext (3)"}, {".bashrc", ".bashrc (3)"},
-	} {
-		if got := numbered(tt.in, 3); got != tt.want {
-			t.Errorf("numbered(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

@@ -87,8 +87,10 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted}
-	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits}
+	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted,
+		skipped: map[uint64]int{}, renamed: map[uint64][]string{}}
+	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits,
+		Journal: peer.JournalPath(e.home, *dir)}
 	if allow != nil {
 		r.Allow = func(id libp2ppeer.ID) bool { return allow[id] }
 	}
@@ -109,8 +111,12 @@ type recvUI struct {
 
 	mu        sync.Mutex
 	bars      map[uint64]*bars
+	skipped   map[uint64]int      // files already here, per transfer
+	renamed   map[uint64][]string // lines about files saved under new names
 	completed int
 }
+
+const maxRenamedShown = 20
 
 func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 	trusted := u.trusted[o.Peer]
@@ -187,7 +193,15 @@ func (u *recvUI) notify(ev peer.Event) {
 		u.e.events.emit("done", map[string]any{"peer": ev.Peer.String(), "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
 		if !u.e.json {
 			fmt.Fprintf(u.e.stderr, "Received %d files (%s) from %s\n", ev.Offer.Files, humanBytes(ev.Offer.Bytes), ev.Peer)
+			if n := u.skipped[ev.ReqID]; n > 0 {
+				fmt.Fprintf(u.e.stderr, "%d of them were already here and were not received again.\n", n)
+			}
+			for _, line := range u.renamed[ev.ReqID] {
+				fmt.Fprint(u.e.stderr, line)
+			}
 		}
+		delete(u.skipped, ev.ReqID)
+		delete(u.renamed, ev.ReqID)
 		u.completed++
 		if u.once {
 			u.cancel()
@@ -202,6 +216,20 @@ func (u *recvUI) notify(ev peer.Event) {
 		// The error may quote the peer's own words: escape them.
 		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %s (partial files are kept; sending again resumes)\n",
 			ev.Peer, peer.Escape(ev.Err.Error()))
+	case peer.EventFile:
+		f := ev.File
+		u.e.events.emit("file", map[string]any{"peer": ev.Peer.String(), "path": f.Path, "name": f.Name,
+			"size": f.Size, "held": f.Held, "present": f.Present})
+		if f.Held || f.Present {
+			u.skipped[ev.ReqID]++
+		}
+		if f.Name != f.Path && len(u.renamed[ev.ReqID]) < maxRenamedShown {
+			how := "saved as"
+			if f.Present {
+				how = "already here as"
+			}
+			u.renamed[ev.ReqID] = append(u.renamed[ev.ReqID], fmt.Sprintf("  %s %s %s\n", peer.Escape(f.Path), how, peer.Escape(f.Name)))
+		}
 	case peer.EventRejected:
 		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err))})
 		if !u.e.json {

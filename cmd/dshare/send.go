@@ -109,7 +109,11 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	secs := res.Elapsed.Seconds()
 	done := map[string]any{"peer": info.ID.String(), "files": res.Files, "bytes": res.Bytes,
 		"sent": res.Sent, "skipped": res.Skipped, "sessions": res.Sessions, "seconds": secs,
-		"path": res.Path, "relayed_bytes": res.RelayedBytes, "total_seconds": time.Since(started).Seconds()}
+		"path": res.Path, "relayed_bytes": res.RelayedBytes, "total_seconds": time.Since(started).Seconds(),
+		"skipped_files": res.SkippedFiles}
+	if len(res.Renamed) > 0 {
+		done["renamed"] = res.Renamed
+	}
 	if !res.FirstByte.IsZero() {
 		done["first_byte"] = res.FirstByte.Sub(started).Seconds()
 	}
@@ -117,6 +121,12 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sent %d files (%s) in %.1fs, %s/s, %s; the receiver verified every byte.\n",
 			res.Files, humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))), res.Path)
+		if res.SkippedFiles > 0 {
+			fmt.Fprintf(e.stderr, "%d of them were already there and were not sent again.\n", res.SkippedFiles)
+		}
+		if n := len(res.Renamed); n > 0 {
+			fmt.Fprintf(e.stderr, "%d were saved under new names beside existing files with other content.\n", n)
+		}
 	}
 	return nil
 }

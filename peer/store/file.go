@@ -1,0 +1,459 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"unsafe"
+
+	"github.com/dshare/dshare/chunker"
+	"github.com/dshare/dshare/wire"
+)
+
+// File is one file being received. Its methods are safe for concurrent
+// use; chunks of one file may arrive on several streams at once.
+type File struct {
+	s    *Store
+	key  Key
+	id   string
+	mode uint32
+
+	mu         sync.Mutex
+	have       *chunker.Set  // verified and durable
+	pending    *chunker.Set  // verified and written, not yet durable
+	unverified *chunker.Set  // of have: taken from an earlier run, not yet re-read
+	sums       []chunker.Sum // per chunk, where have or pending covers it
+	saved      uint64        // size of have ∪ pending when the state was last saved
+	created    bool          // the temporary file exists
+	released   bool
+
+	vmu sync.Mutex // one Verify at a time
+
+	fmu    sync.RWMutex // guards fd; writers share it, closing takes it whole
+	fd     *os.File
+	direct bool // fd has O_DIRECT set
+	noDir  bool // O_DIRECT is not available for this file
+	lru    *lruElem
+}
+
+// Key returns the file's key.
+func (f *File) Key() Key { return f.key }
+
+func (f *File) chunks() int { return len(f.sums) }
+
+// resume loads the state an earlier run left. The chunks it lists count
+// as held at once, so that sending resumes without waiting; Verify
+// re-reads them later, and Place never places a file before it has.
+func (f *File) resume() error {
+	st, err := f.s.getStage(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	part := f.id + partExt
+	if f.chunks() <= 1 {
+		st.remove(part) // too small to keep state for: start over
+		st.remove(f.id + stateExt)
+		return nil
+	}
+	// The state of a file is a few bytes per chunk: refuse a larger one
+	// before reading it.
+	max := int64(256 + 2*len(f.key.Peer) + 2*len(f.key.Path) + 48*f.chunks())
+	b, err := st.readOwn(f.id+stateExt, max)
+	var state chunker.State
+	if err == nil {
+		err = state.UnmarshalBinary(b)
+	}
+	want := chunker.NewState(f.key.Peer, f.key.Path, f.key.Size, f.key.MTime, f.key.ChunkSize)
+	if err == nil && !state.Matches(want) {
+		err = errors.New("state of another file")
+	}
+	if err == nil {
+		var pf *os.File
+		if pf, err = st.openOwn(part, os.O_RDONLY); err == nil {
+			pf.Close()
+		}
+	}
+	if err != nil {
+		st.remove(part)
+		st.remove(f.id + stateExt)
+		return nil
+	}
+	f.have = state.Have
+	f.unverified = state.Have.Clone()
+	f.sums = state.Sums
+	f.saved = state.Have.Size()
+	f.created = true
+	return nil
+}
+
+// Held returns the ranges held now: verified, written, maybe not yet
+// durable.
+func (f *File) Held() *chunker.Set {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.have.Clone()
+	h.Union(f.pending)
+	return h
+}
+
+// Verified reports whether every chunk kept from an earlier run has been
+// re-read since this run began.
+func (f *File) Verified() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unverified.Size() == 0
+}
+
+// Resumed reports whether the file holds chunks from an earlier run.
+func (f *File) Resumed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unverified.Size() > 0
+}
+
+// Full reports whether every chunk is held.
+func (f *File) Full() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.have.Contains(0, f.key.Size)
+}
+
+// Chunk checks that [off, off+n) is exactly one chunk and returns its
+// index.
+func (f *File) Chunk(off uint64, n uint32) (int, error) {
+	cs := uint64(f.key.ChunkSize)
+	idx := off / cs
+	if off%cs != 0 || idx >= uint64(f.chunks()) {
+		return 0, fmt.Errorf("%w: data at offset %d of a %d-byte file", wire.ErrProtocol, off, f.key.Size)
+	}
+	if r := chunker.ChunkRange(int(idx), f.key.Size, f.key.ChunkSize); r.Len() != uint64(n) {
+		return 0, fmt.Errorf("%w: chunk %d is %d bytes, not %d", wire.ErrProtocol, idx, r.Len(), n)
+	}
+	return int(idx), nil
+}
+
+// Write stores chunk idx, which the caller has verified against sum. A
+// chunk already held is not written again; wrote reports which.
+func (f *File) Write(idx int, p []byte, sum chunker.Sum) (wrote bool, err error) {
+	r := chunker.ChunkRange(idx, f.key.Size, f.key.ChunkSize)
+	f.mu.Lock()
+	held := f.have.Contains(r.Off, r.End) || f.pending.Contains(r.Off, r.End)
+	gone := f.released
+	f.mu.Unlock()
+	if gone || held {
+		return false, nil
+	}
+	if err := f.writeAt(p, r.Off); err != nil {
+		return false, err
+	}
+	f.mu.Lock()
+	f.sums[idx] = sum
+	f.pending.Add(r.Off, r.End)
+	f.mu.Unlock()
+	return true, nil
+}
+
+const directAlign = 4096
+
+// writeAt writes p at off. Aligned chunks of large files bypass the page
+// cache: they are not read again soon, and on small machines copying them
+// into the cache costs as much CPU as the network stack.
+func (f *File) writeAt(p []byte, off uint64) error {
+	aligned := len(p)%directAlign == 0 && off%directAlign == 0 &&
+		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%directAlign == 0
+	return f.use(!aligned, func(fd *os.File) error {
+		if aligned != f.direct && !f.noDir && f.key.Size >= 1<<20 {
+			if err := setDirect(fd, aligned); err != nil {
+				f.noDir = true
+			} else {
+				f.direct = aligned
+			}
+		}
+		_, err := fd.WriteAt(p, int64(off))
+		return diskErr(err)
+	})
+}
+
+// use runs fn with the temporary file open. exclusive keeps other
+// writers out, for changing the descriptor's flags.
+func (f *File) use(exclusive bool, fn func(*os.File) error) error {
+	for {
+		lock, unlock := f.fmu.RLock, f.fmu.RUnlock
+		if exclusive {
+			lock, unlock = f.fmu.Lock, f.fmu.Unlock
+		}
+		lock()
+		if f.fd != nil {
+			f.s.pool.touch(f)
+			err := fn(f.fd)
+			unlock()
+			return err
+		}
+		unlock()
+		f.fmu.Lock()
+		if f.fd == nil {
+			fd, err := f.open()
+			if err != nil {
+				f.fmu.Unlock()
+				return err
+			}
+			f.fd, f.direct, f.noDir = fd, false, false
+			f.s.pool.add(f)
+		}
+		f.fmu.Unlock()
+	}
+}
+
+// open creates the temporary file, or reopens it if it is provably the
+// one dshare created. Called with fmu held.
+func (f *File) open() (*os.File, error) {
+	st, err := f.s.getStage(true)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	created := f.created
+	f.mu.Unlock()
+	name := f.id + partExt
+	if created {
+		fd, err := st.openOwn(name, os.O_RDWR)
+		if err == nil {
+			return fd, nil
+		}
+		// Gone or tampered with: whatever it held is lost.
+		f.mu.Lock()
+		f.have, f.pending, f.unverified = new(chunker.Set), new(chunker.Set), new(chunker.Set)
+		f.mu.Unlock()
+		return nil, fmt.Errorf("%w: the temporary file of %s disappeared or was replaced (%w); sending again starts it over", wire.ErrHashMismatch, f.key.Path, err)
+	}
+	fd, err := st.create(name)
+	if errors.Is(err, fs.ErrExist) {
+		st.remove(name) // left by a run that kept no state for it
+		fd, err = st.create(name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.created = true
+	f.mu.Unlock()
+	return fd, nil
+}
+
+// closeFD closes the descriptor. Called with fmu held.
+func (f *File) closeFD() {
+	if f.fd == nil {
+		return
+	}
+	if syncOnEvict {
+		_ = f.fd.Sync()
+	}
+	_ = f.fd.Close()
+	f.fd = nil
+}
+
+// SaveState records the chunks held now, if they changed since the last
+// save, so that a killed receiver resumes where it stopped. The state
+// lists chunks that may not be durable yet; a resume re-verifies them.
+func (f *File) SaveState() error {
+	if f.chunks() <= 1 {
+		return nil
+	}
+	f.mu.Lock()
+	st := chunker.State{Peer: f.key.Peer, Path: f.key.Path, Size: f.key.Size, MTime: f.key.MTime,
+		ChunkSize: f.key.ChunkSize, Have: f.have.Clone(), Sums: f.sums}
+	st.Have.Union(f.pending)
+	n := st.Have.Size()
+	if n == f.saved || !f.created || f.released {
+		f.mu.Unlock()
+		return nil
+	}
+	b, err := st.MarshalBinary()
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	stg, err := f.s.getStage(true)
+	if err != nil {
+		return err
+	}
+	if err := stg.writeAtomic(f.id+stateExt, b); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.saved = n
+	f.mu.Unlock()
+	return nil
+}
+
+// Verify re-reads the chunks an earlier run left and drops those that
+// no longer match their hashes. It returns the bytes dropped; the caller
+// has them sent again.
+func (f *File) Verify(ctx context.Context) (uint64, error) {
+	f.vmu.Lock()
+	defer f.vmu.Unlock()
+	f.mu.Lock()
+	todo := f.unverified.Clone()
+	f.mu.Unlock()
+	if todo.Size() == 0 {
+		return 0, nil
+	}
+	st, err := f.s.getStage(false)
+	if err != nil {
+		return 0, err
+	}
+	pf, err := st.openOwn(f.id+partExt, os.O_RDONLY)
+	if err != nil {
+		f.mu.Lock()
+		lost := f.unverified.Size()
+		f.have.Subtract(f.unverified)
+		f.unverified = new(chunker.Set)
+		f.mu.Unlock()
+		return lost, nil
+	}
+	defer pf.Close()
+	buf := make([]byte, f.key.ChunkSize)
+	var lost uint64
+	for i := range f.chunks() {
+		if err := ctx.Err(); err != nil {
+			return lost, err
+		}
+		r := chunker.ChunkRange(i, f.key.Size, f.key.ChunkSize)
+		if !todo.Contains(r.Off, r.End) {
+			continue
+		}
+		p := buf[:r.Len()]
+		_, rerr := pf.ReadAt(p, int64(r.Off))
+		f.mu.Lock()
+		if rerr != nil || chunker.Hash(p) != f.sums[i] {
+			f.have.Remove(r.Off, r.End)
+			lost += r.Len()
+		}
+		f.unverified.Remove(r.Off, r.End)
+		f.mu.Unlock()
+	}
+	return lost, nil
+}
+
+// ErrLost means chunks held from an earlier run failed re-verification;
+// they have to be sent again.
+var ErrLost = fmt.Errorf("%w: chunks kept from an earlier run no longer verify", wire.ErrHashMismatch)
+
+// Place checks the whole file against root and moves it under its final
+// name: the offered path or, if that exists and overwrite is off, the
+// first free "name (n).ext". It returns the name used. A file whose root
+// does not match is discarded.
+func (f *File) Place(root chunker.Sum, overwrite bool) (string, error) {
+	if lost, err := f.Verify(context.Background()); err != nil {
+		return "", err
+	} else if lost > 0 {
+		return "", fmt.Errorf("%w: %s", ErrLost, f.key.Path)
+	}
+	f.mu.Lock()
+	full := f.have.Contains(0, f.key.Size) && f.pending.Size() == 0
+	got := chunker.Root(f.key.Size, f.key.ChunkSize, f.sums)
+	f.mu.Unlock()
+	if !full {
+		return "", fmt.Errorf("%w: %s is not complete", wire.ErrInternal, f.key.Path)
+	}
+	if got != root {
+		f.Discard()
+		return "", fmt.Errorf("%w: %s does not match the sender's hash", wire.ErrHashMismatch, f.key.Path)
+	}
+	dir, base := path.Split(f.key.Path)
+	if dir == "" {
+		dir = "."
+	}
+	if err := f.s.MkdirAll(dir); err != nil {
+		return "", err
+	}
+	parent, err := f.s.root.Open(dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: open %s: %w", wire.ErrBadPath, dir, err)
+	}
+	defer parent.Close()
+	st, err := f.s.getStage(true)
+	if err != nil {
+		return "", err
+	}
+	var name string
+	err = f.use(true, func(fd *os.File) error {
+		if err := setMeta(fd, f.id+partExt, st, f.mode, f.key.MTime); err != nil {
+			return err
+		}
+		for i := 0; i < 1000; i++ {
+			cand := numbered(base, i)
+			err := st.place(fd, f.id+partExt, parent, cand, overwrite && i == 0)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			name = path.Join(dir, cand)
+			return nil
+		}
+		return fmt.Errorf("%w: %s and 999 numbered copies", wire.ErrExists, f.key.Path)
+	})
+	if err != nil {
+		return "", err
+	}
+	fi, err := f.s.root.Lstat(name)
+	if err != nil {
+		return "", err
+	}
+	st.remove(f.id + stateExt)
+	f.fmu.Lock()
+	f.s.pool.remove(f)
+	f.closeFD()
+	f.fmu.Unlock()
+	f.mu.Lock()
+	f.created = false // nothing of it is left in the staging directory
+	f.mu.Unlock()
+	if err := f.s.jr.add(f.key, f.id, got, name, fi.ModTime().UnixNano()); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// Discard forgets everything held of the file.
+func (f *File) Discard() {
+	f.fmu.Lock()
+	f.s.pool.remove(f)
+	f.closeFD()
+	f.fmu.Unlock()
+	if st, err := f.s.getStage(false); err == nil {
+		st.remove(f.id + partExt)
+		st.remove(f.id + stateExt)
+	}
+	f.mu.Lock()
+	f.have, f.pending, f.unverified = new(chunker.Set), new(chunker.Set), new(chunker.Set)
+	f.created, f.saved = false, 0
+	clear(f.sums)
+	f.mu.Unlock()
+}
+
+// Release closes the file and lets another transfer take its key. What
+// it holds stays for a resume.
+func (f *File) Release() {
+	_ = f.SaveState()
+	f.fmu.Lock()
+	f.s.pool.remove(f)
+	f.closeFD()
+	f.fmu.Unlock()
+	f.mu.Lock()
+	f.released = true
+	f.mu.Unlock()
+	f.s.mu.Lock()
+	if f.s.live[f.id] == f {
+		delete(f.s.live, f.id)
+	}
+	f.s.mu.Unlock()
+}
