@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/dshare/dshare/chunker"
@@ -27,7 +28,7 @@ type File struct {
 	pending    *chunker.Set  // verified and written, not yet durable
 	unverified *chunker.Set  // of have: taken from an earlier run, not yet re-read
 	sums       []chunker.Sum // per chunk, where have or pending covers it
-	saved      uint64        // size of have ∪ pending when the state was last saved
+	saved      uint64        // size of have ∪ pending when the state was last saved, or stale
 	created    bool          // the temporary file exists
 	released   bool
 
@@ -35,8 +36,8 @@ type File struct {
 
 	fmu    sync.RWMutex // guards fd; writers share it, closing takes it whole
 	fd     *os.File
-	direct bool // fd has O_DIRECT set
-	noDir  bool // O_DIRECT is not available for this file
+	direct atomic.Bool // fd has O_DIRECT set; writers sharing fmu may set it together
+	noDir  atomic.Bool // O_DIRECT is not available for this file
 	lru    *lruElem
 }
 
@@ -169,11 +170,11 @@ func (f *File) writeAt(p []byte, off uint64) error {
 	aligned := len(p)%directAlign == 0 && off%directAlign == 0 &&
 		uintptr(unsafe.Pointer(unsafe.SliceData(p)))%directAlign == 0
 	return f.use(!aligned, func(fd *os.File) error {
-		if aligned != f.direct && !f.noDir && f.key.Size >= 1<<20 {
+		if aligned != f.direct.Load() && !f.noDir.Load() && f.key.Size >= 1<<20 {
 			if err := setDirect(fd, aligned); err != nil {
-				f.noDir = true
+				f.noDir.Store(true)
 			} else {
-				f.direct = aligned
+				f.direct.Store(aligned)
 			}
 		}
 		_, err := fd.WriteAt(p, int64(off))
@@ -204,7 +205,9 @@ func (f *File) use(exclusive bool, fn func(*os.File) error) error {
 				f.fmu.Unlock()
 				return err
 			}
-			f.fd, f.direct, f.noDir = fd, false, false
+			f.fd = fd
+			f.direct.Store(false)
+			f.noDir.Store(false)
 			f.s.pool.add(f)
 		}
 		f.fmu.Unlock()
@@ -230,6 +233,7 @@ func (f *File) open() (*os.File, error) {
 		// Gone or tampered with: whatever it held is lost.
 		f.mu.Lock()
 		f.have, f.pending, f.unverified = new(chunker.Set), new(chunker.Set), new(chunker.Set)
+		f.saved = stale
 		f.mu.Unlock()
 		return nil, fmt.Errorf("%w: the temporary file of %s disappeared or was replaced (%w); sending again starts it over", wire.ErrHashMismatch, f.key.Path, err)
 	}
@@ -258,6 +262,10 @@ func (f *File) closeFD() {
 	_ = f.fd.Close()
 	f.fd = nil
 }
+
+// stale marks a saved state that lists chunks no longer held. Otherwise
+// the held set only grows, so its size tells whether it changed.
+const stale = ^uint64(0)
 
 // SaveState records the chunks held now, if they changed since the last
 // save, so that a killed receiver resumes where it stopped. The state
@@ -315,6 +323,7 @@ func (f *File) Verify(ctx context.Context) (uint64, error) {
 		lost := f.unverified.Size()
 		f.have.Subtract(f.unverified)
 		f.unverified = new(chunker.Set)
+		f.saved = stale
 		f.mu.Unlock()
 		return lost, nil
 	}
@@ -334,6 +343,7 @@ func (f *File) Verify(ctx context.Context) (uint64, error) {
 		f.mu.Lock()
 		if rerr != nil || chunker.Hash(p) != f.sums[i] {
 			f.have.Remove(r.Off, r.End)
+			f.saved = stale
 			lost += r.Len()
 		}
 		f.unverified.Remove(r.Off, r.End)

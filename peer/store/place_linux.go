@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +25,11 @@ func (s *stage) place(f *os.File, name string, dir *os.File, base string, overwr
 		case errors.Is(err, unix.EEXIST):
 			return fs.ErrExist
 		}
-		// No /proc, or no hard links on this filesystem: move the name.
+		// No /proc, or no hard links on this filesystem: move the name,
+		// if it still is the file verified.
+		if !sameFile(f, s.dir, name) {
+			return fmt.Errorf("%w: the temporary file of %s was replaced", errNotOurs, base)
+		}
 		err = unix.Renameat2(s.fd, name, dfd, base, unix.RENAME_NOREPLACE)
 		switch {
 		case errors.Is(err, unix.EEXIST):
@@ -39,6 +44,9 @@ func (s *stage) place(f *os.File, name string, dir *os.File, base string, overwr
 		if err != nil {
 			return diskErr(err)
 		}
+	} else if !sameFile(f, s.dir, name) {
+		// Moved by name, a link planted there would land under base.
+		return fmt.Errorf("%w: the temporary file of %s was replaced", errNotOurs, base)
 	} else if err := unix.Renameat(s.fd, name, dfd, base); err != nil {
 		return diskErr(err)
 	}
@@ -54,6 +62,16 @@ func (s *stage) syncAll(_ []*os.File) error { return diskErr(unix.Syncfs(s.fd)) 
 
 // syncOnEvict: syncfs covers closed files too, so eviction need not fsync.
 const syncOnEvict = false
+
+// futimens sets the access and modification times of f through its
+// descriptor: utimensat with no path.
+func futimens(f *os.File, ts *[2]unix.Timespec) error {
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, f.Fd(), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
 
 // setDirect turns O_DIRECT on or off for f.
 func setDirect(f *os.File, on bool) error {

@@ -15,6 +15,10 @@ import (
 // under base in dir, and checks that what landed there is f itself.
 func (s *stage) place(f *os.File, name string, dir *os.File, base string, overwrite bool) error {
 	dfd := int(dir.Fd())
+	// Linked or moved by name: a link planted there would land under base.
+	if !sameFile(f, s.dir, name) {
+		return fmt.Errorf("%w: the temporary file of %s was replaced", errNotOurs, base)
+	}
 	var err error
 	if overwrite {
 		err = unix.Renameat(s.fd, name, dfd, base)
@@ -45,3 +49,6 @@ func (s *stage) syncAll(files []*os.File) error {
 const syncOnEvict = true
 
 func setDirect(*os.File, bool) error { return errors.ErrUnsupported }
+
+// futimens: times are set by name, after checking the name.
+func futimens(*os.File, *[2]unix.Timespec) error { return errors.ErrUnsupported }

@@ -180,8 +180,16 @@ func setMeta(f *os.File, name string, s *stage, mode uint32, mtime int64) error 
 	if mtime == 0 {
 		return nil
 	}
-	ts := unix.NsecToTimespec(mtime)
-	return unix.UtimesNanoAt(s.fd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	ts := [2]unix.Timespec{unix.NsecToTimespec(mtime), unix.NsecToTimespec(mtime)}
+	// Through the descriptor where the system can: set by name, the times
+	// would go to whatever replaced the name, a link to another file say.
+	if err := futimens(f, &ts); !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	if !sameFile(f, s.dir, name) {
+		return fmt.Errorf("%w: the temporary file %s was replaced", errNotOurs, name)
+	}
+	return unix.UtimesNanoAt(s.fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // sameFile reports whether base in dir is the file f.

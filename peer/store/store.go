@@ -360,6 +360,9 @@ func numbered(p string, i int) string {
 		ext = ""
 	}
 	stem, tag := base[:len(base)-len(ext)], fmt.Sprintf(" (%d)", i)
+	if len(tag)+len(ext) >= maxName { // no room for a stem: number the whole name
+		stem, ext = base, ""
+	}
 	for len(stem)+len(tag)+len(ext) > maxName && stem != "" {
 		_, n := utf8.DecodeLastRuneInString(stem) // keep the name valid UTF-8
 		stem = stem[:len(stem)-n]
