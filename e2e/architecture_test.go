@@ -33,10 +33,11 @@ var (
 	// chunker: the hash and what the hash itself needs (cpuid reads
 	// golang.org/x/sys on darwin).
 	archChunkerAllow = []string{"lukechampine.com/blake3", "github.com/klauspost/cpuid/v2", "golang.org/x/sys"}
-	// The network stack, which wire, chunker and peer/store never reach.
+	// The network stack, which wire, chunker, peer/store, peer/source and
+	// peer/engine never reach.
 	archNoNetwork = []archDeny{
-		{"github.com/libp2p", "wire, chunker and peer/store never reach the network stack (libp2p)"},
-		{"github.com/multiformats", "wire, chunker and peer/store never reach the network stack (multiformats)"},
+		{"github.com/libp2p", "wire, chunker, peer/store, peer/source and peer/engine never reach the network stack (libp2p)"},
+		{"github.com/multiformats", "wire, chunker, peer/store, peer/source and peer/engine never reach the network stack (multiformats)"},
 	}
 )
 
@@ -63,6 +64,20 @@ func archRules(mod string) []archRule {
 			allow: storeAllow,
 			deny: append(slices.Clone(archNoNetwork),
 				archDeny{mod + "/peer", "peer/store sits below the protocol engine and never imports dshare/peer"}),
+		},
+		{
+			pkg:   "peer/source",
+			what:  "peer/source reads local files: the standard library, golang.org/x/sys and wire only",
+			allow: append([]string{"golang.org/x/sys", mod + "/wire"}, archWireAllow...),
+			deny:  archNoNetwork,
+		},
+		{
+			pkg: "peer/engine",
+			what: "peer/engine speaks the protocol over an interface of streams: " +
+				"wire, chunker, peer/store, peer/source and text libraries, never libp2p",
+			allow: append(slices.Clone(storeAllow), mod+"/peer/store", mod+"/peer/source"),
+			// The allow-list keeps out dshare/peer, the libp2p front above it.
+			deny: append(slices.Clone(archNoNetwork), archDeny{mod + "/cmd", "peer/engine never imports the CLI"}),
 		},
 		{
 			pkg: "discovery",
@@ -485,7 +500,7 @@ func TestArchitectureRules(t *testing.T) {
 			pkg(mod+"/wire", "fmt", "github.com/fxamacker/cbor/v2", "github.com/multiformats/go-multiaddr"),
 		}, []string{
 			"wire imports github.com/multiformats/go-multiaddr (wire → github.com/multiformats/go-multiaddr), which the allow-list does not cover",
-			"wire imports github.com/multiformats/go-multiaddr (wire → github.com/multiformats/go-multiaddr), which is forbidden.\n\trule: wire, chunker and peer/store never reach the network stack (multiformats)",
+			"wire imports github.com/multiformats/go-multiaddr (wire → github.com/multiformats/go-multiaddr), which is forbidden.\n\trule: wire, chunker, peer/store, peer/source and peer/engine never reach the network stack (multiformats)",
 		}},
 		{"wire reaches libp2p through another module", "wire", []*archPkg{
 			pkg(mod+"/wire", "github.com/fxamacker/cbor/v2", "github.com/evil/logger"),
@@ -518,6 +533,24 @@ func TestArchitectureRules(t *testing.T) {
 			"core/peer imports github.com/multiformats/go-multiaddr (peer/store → peer → github.com/libp2p/go-libp2p/core/peer → github.com/multiformats/go-multiaddr), which is forbidden",
 			"peer/store imports example.com/m/peer (peer/store → peer), which is forbidden.\n\trule: peer/store sits below the protocol engine",
 		}},
+		{"engine clean", "peer/engine", []*archPkg{
+			pkg(mod+"/peer/engine", mod+"/peer/store", mod+"/peer/source", mod+"/wire", "golang.org/x/text/cases"),
+			pkg(mod+"/peer/store", mod+"/wire", mod+"/chunker"),
+			pkg(mod+"/peer/source", mod+"/wire"),
+			pkg(mod+"/wire", "github.com/fxamacker/cbor/v2"),
+			pkg("golang.org/x/text/cases"),
+		}, nil},
+		{"engine imports libp2p", "peer/engine", []*archPkg{
+			pkg(mod+"/peer/engine", "github.com/libp2p/go-libp2p/core/peer"),
+		}, []string{
+			"peer/engine imports github.com/libp2p/go-libp2p/core/peer (peer/engine → github.com/libp2p/go-libp2p/core/peer), which the allow-list does not cover",
+			"peer/engine imports github.com/libp2p/go-libp2p/core/peer (peer/engine → github.com/libp2p/go-libp2p/core/peer), which is forbidden",
+			"core/peer imports github.com/multiformats/go-multiaddr (peer/engine → github.com/libp2p/go-libp2p/core/peer → github.com/multiformats/go-multiaddr), which is forbidden",
+		}},
+		{"engine imports the front", "peer/engine", []*archPkg{
+			pkg(mod+"/peer/engine", mod+"/peer"),
+			pkg(mod + "/peer"),
+		}, []string{"peer/engine imports example.com/m/peer (peer/engine → peer), which the allow-list does not cover"}},
 		{"discovery clean", "discovery", []*archPkg{
 			pkg(mod+"/discovery", "github.com/libp2p/go-libp2p/core/peer"),
 		}, nil},

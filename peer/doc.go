@@ -1,3 +1,4 @@
-// Package peer runs dshare's transfer protocol over libp2p streams: the
-// host and its identity, the sending side and the receiving side.
+// Package peer is dshare's libp2p front: the host and its identity,
+// relays and hole punching, resource limits, and the adapters that run
+// the transfer engine (package peer/engine) over libp2p streams.
 package peer

@@ -12,12 +12,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/dshare/dshare/peer/engine"
 )
 
 // Paths a transfer's data can take.
 const (
-	PathDirect  = "direct"
-	PathRelayed = "relayed"
+	PathDirect  = engine.PathDirect
+	PathRelayed = engine.PathRelayed
 )
 
 // ErrRelayLimited means the only connection to a peer runs through a

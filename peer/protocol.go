@@ -1,14 +1,12 @@
 package peer
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/dshare/dshare/wire"
+	"github.com/dshare/dshare/peer/engine"
+	"github.com/dshare/dshare/peer/source"
 )
 
 // ProtocolID is dshare's libp2p protocol; the number is the major version.
@@ -17,54 +15,46 @@ const ProtocolID protocol.ID = "/dshare/1"
 // ServiceName names dshare's streams to the libp2p resource manager.
 const ServiceName = "dshare"
 
-// Defaults for a transfer.
-const (
-	DefaultChunkSize = 1 << 20
-	DefaultStreams   = 8
-	maxDataStreams   = 16                     // per transfer, on the receiver
-	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
-	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
-	// The receiver reports at least this often, so that a sender can tell
-	// a silent peer from a slow one.
-	heartbeatInterval = 2 * time.Second
-	stallTimeout      = 15 * time.Second
-	connectTimeout    = 15 * time.Second
+const connectTimeout = 15 * time.Second
+
+// The engine's types, as the front ends use them.
+type (
+	Progress     = engine.Progress
+	FileProgress = engine.FileProgress
+	Offer        = engine.Offer
+	Event        = engine.Event
+	EventKind    = engine.EventKind
+	FileResult   = engine.FileResult
+	Limits       = engine.Limits
+	SendOptions  = engine.SendOptions
+	Result       = engine.Result
+	Manifest     = source.Manifest
 )
 
-// Stream reset codes, for cancellation and protocol violations.
+// Event kinds.
 const (
-	resetCanceled network.StreamErrorCode = 1
-	resetProtocol network.StreamErrorCode = 2
-	resetLimit    network.StreamErrorCode = 3 // too many streams
+	EventAccepted = engine.EventAccepted
+	EventProgress = engine.EventProgress
+	EventDone     = engine.EventDone
+	EventFailed   = engine.EventFailed
+	EventRejected = engine.EventRejected
+	EventFile     = engine.EventFile
 )
 
-func resetFor(err error) network.StreamErrorCode {
-	if wire.CodeOf(err) == wire.CodeCanceled {
-		return resetCanceled
-	}
-	return resetProtocol
-}
+// Defaults.
+const (
+	DefaultChunkSize      = engine.DefaultChunkSize
+	DefaultStreams        = engine.DefaultStreams
+	DefaultIdleTimeout    = engine.DefaultIdleTimeout
+	DefaultStreamsPerPeer = engine.DefaultStreamsPerPeer
+)
 
-func newReqID() uint64 {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return binary.BigEndian.Uint64(b[:])
-}
-
-// Progress reports bytes the receiver has confirmed: verified and durable
-// on its disk.
-type Progress struct {
-	Confirmed, Total uint64
-	Sent             uint64         // sender: payload bytes written in this run
-	Received         uint64         // receiver: payload bytes read in this session
-	Files            []FileProgress // files whose numbers changed since the last report
-}
-
-// FileProgress is the confirmed state of one file.
-type FileProgress struct {
-	Index     int
-	Path      string
-	Size      uint64
-	Confirmed uint64
-	Complete  bool
-}
+// Re-exported helpers.
+var (
+	BuildManifest = source.BuildManifest
+	ErrSource     = source.ErrSource
+	Escape        = engine.Escape
+	FormatBytes   = engine.FormatBytes
+	JournalPath   = engine.JournalPath
+	CheckPath     = engine.CheckPath
+)

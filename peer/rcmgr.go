@@ -4,25 +4,27 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/dshare/dshare/peer/engine"
 )
 
 // Resource-manager limits for dshare's protocol, on top of libp2p's
 // defaults. libp2p enforces them when a stream is negotiated and when a
 // data stream reserves its chunk buffer, before dshare reads anything.
 // The per-peer numbers leave room for one transfer's control stream and
-// maxDataStreams data streams, plus a superseded session winding down.
+// engine.MaxDataStreams data streams, plus a superseded session winding down.
 var (
 	protocolLimit = rcmgr.BaseLimit{
 		Streams: 2048, StreamsInbound: 1024, StreamsOutbound: 1024,
 		Memory: 256 << 20,
 	}
 	protocolPeerLimit = rcmgr.BaseLimit{
-		Streams: 3 * maxDataStreams * 2, StreamsInbound: 3 * maxDataStreams, StreamsOutbound: 3 * maxDataStreams,
-		Memory: 2 * maxDataStreams << 20,
+		Streams: 3 * engine.MaxDataStreams * 2, StreamsInbound: 3 * engine.MaxDataStreams, StreamsOutbound: 3 * engine.MaxDataStreams,
+		Memory: 2 * engine.MaxDataStreams << 20,
 	}
 	// Memory is reserved per data stream for its chunk buffer.
 	serviceLimit     = rcmgr.BaseLimit{Streams: 2048, StreamsInbound: 1024, StreamsOutbound: 1024, Memory: 160 << 20}
-	servicePeerLimit = rcmgr.BaseLimit{Streams: 96, StreamsInbound: 48, StreamsOutbound: 48, Memory: 2 * maxDataStreams << 20}
+	servicePeerLimit = rcmgr.BaseLimit{Streams: 96, StreamsInbound: 48, StreamsOutbound: 48, Memory: 2 * engine.MaxDataStreams << 20}
 )
 
 // newResourceManager returns libp2p's default resource manager with

@@ -2,53 +2,17 @@ package peer
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"sync"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/dshare/dshare/peer/store"
+	"github.com/dshare/dshare/peer/engine"
 	"github.com/dshare/dshare/wire"
 )
 
-// Offer is an incoming offer as shown to whoever decides on it.
-type Offer struct {
-	Peer    peer.ID
-	Entries []wire.Entry
-	Files   int
-	Bytes   uint64
-}
-
-// EventKind says what a receiver Event reports.
-type EventKind int
-
-const (
-	EventAccepted EventKind = iota + 1 // a transfer starts
-	EventProgress                      // bytes were confirmed
-	EventDone                          // every file is verified and in place
-	EventFailed                        // the transfer stopped; resumable state is kept
-	EventRejected                      // an offer was refused
-	EventFile                          // a file is verified and in place, or was already here
-)
-
-// Event reports what a Receiver does. Events of one transfer arrive in
-// order, from one goroutine at a time.
-type Event struct {
-	Kind     EventKind
-	Peer     peer.ID
-	ReqID    uint64
-	Offer    *Offer // EventAccepted, EventDone
-	Progress Progress
-	Err      error      // EventFailed, EventRejected
-	File     FileResult // EventFile
-}
-
-// Receiver accepts offers on a host and writes files below Dir.
+// Receiver serves dshare's protocol on a libp2p host, writing files below
+// Dir. It is the engine's receiving side behind libp2p streams.
 type Receiver struct {
 	Host host.Host
 	Dir  string
@@ -65,275 +29,31 @@ type Receiver struct {
 	Allow func(peer.ID) bool
 	// Limits bound what peers can make the receiver hold.
 	Limits Limits
-	// Journal, if set, is the file that remembers the files received into
-	// Dir, so that a re-offer of one is answered as held, not received
-	// twice. See JournalPath.
+	// Journal, if set, remembers the files received into Dir, so that a
+	// re-offer of one is answered as held. See JournalPath.
 	Journal string
-
-	store *store.Store
-
-	mu        sync.Mutex
-	transfers map[transferKey]*transfer
-	streams   streamCounter
-}
-
-type transferKey struct {
-	peer  peer.ID
-	reqID uint64
 }
 
 // Serve handles dshare streams until ctx is canceled.
 func (r *Receiver) Serve(ctx context.Context) error {
-	r.Limits = r.Limits.withDefaults()
-	st, err := store.Open(r.Dir, store.Options{Journal: r.Journal})
-	if err != nil {
+	e := &engine.Receiver{Dir: r.Dir, Decide: r.Decide, Notify: r.Notify, Overwrite: r.Overwrite,
+		Limits: r.Limits, Journal: r.Journal}
+	if r.Allow != nil {
+		e.Allow = func(p string) bool { id, err := peer.Decode(p); return err == nil && r.Allow(id) }
+	}
+	if err := e.Start(); err != nil {
 		return err
 	}
-	defer st.Close()
-	r.store = st
-	r.mu.Lock()
-	r.transfers = map[transferKey]*transfer{}
-	r.mu.Unlock()
-	var wg sync.WaitGroup
-	stopped := false
 	r.Host.SetStreamHandler(ProtocolID, func(s network.Stream) {
-		from := s.Conn().RemotePeer()
-		r.mu.Lock()
-		if stopped {
-			r.mu.Unlock()
-			s.ResetWithError(resetCanceled)
+		if err := s.Scope().SetService(ServiceName); err != nil {
+			_ = s.ResetWithError(network.StreamErrorCode(wire.CodeLimit))
 			return
 		}
-		if !r.streams.acquire(from, r.Limits) {
-			r.mu.Unlock()
-			s.ResetWithError(resetLimit)
-			return
-		}
-		wg.Add(1)
-		r.mu.Unlock()
-		defer func() {
-			r.mu.Lock()
-			r.streams.release(from)
-			r.mu.Unlock()
-			wg.Done()
-		}()
-		r.handle(ctx, s)
+		c := s.Conn()
+		e.Handle(ctx, stream{s}, c.RemotePeer().String(), c)
 	})
 	<-ctx.Done()
 	r.Host.RemoveStreamHandler(ProtocolID)
-	r.mu.Lock()
-	stopped = true
-	for _, t := range r.transfers {
-		t.abort(wire.ErrCanceled)
-	}
-	r.mu.Unlock()
-	wg.Wait()
+	e.Stop()
 	return nil
-}
-
-func (r *Receiver) notify(e Event) {
-	if r.Notify != nil {
-		r.Notify(e)
-	}
-}
-
-// handle dispatches a new stream on its first frame.
-func (r *Receiver) handle(ctx context.Context, s network.Stream) {
-	if err := s.Scope().SetService(ServiceName); err != nil {
-		s.ResetWithError(resetProtocol)
-		return
-	}
-	stop := context.AfterFunc(ctx, func() { s.ResetWithError(resetCanceled) })
-	defer stop()
-	if from := s.Conn().RemotePeer(); r.Allow != nil && !r.Allow(from) {
-		err := fmt.Errorf("%w: %s is not on this receiver's --from list", wire.ErrUnauthorized, from)
-		r.notify(Event{Kind: EventRejected, Peer: from, Err: err})
-		_ = s.SetWriteDeadline(time.Now().Add(r.Limits.IdleTimeout))
-		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeUnauthorized, Reason: err.Error()})
-		_ = s.Close()
-		return
-	}
-	_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
-	rd := wire.NewReader(s)
-	m, err := rd.ReadMsg()
-	if err == nil {
-		switch m := m.(type) {
-		case *wire.Offer:
-			err = r.handleOffer(ctx, s, rd, m)
-		case *wire.Start:
-			err = r.handleData(ctx, s, rd, m)
-		default:
-			err = fmt.Errorf("%w: %v as first frame", wire.ErrProtocol, m.Type())
-		}
-	}
-	if err != nil {
-		r.refuse(s, err)
-		return
-	}
-	s.Close()
-}
-
-// reported marks an error the peer has already been told about.
-type reported struct{ error }
-
-func (e reported) Unwrap() error { return e.error }
-
-// refuse ends a stream over err. Unless the peer already knows, it is
-// told the error's code and text first; the stream is then closed, not
-// reset, so that the error frame is delivered.
-func (r *Receiver) refuse(s network.Stream, err error) {
-	if wire.CodeOf(err) == wire.CodeCanceled {
-		s.ResetWithError(resetCanceled)
-		return
-	}
-	if !errors.As(err, new(reported)) {
-		_ = s.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		_ = wire.WriteMsg(s, wire.ErrorFor(err))
-	}
-	_ = s.Close()
-}
-
-// readOffer reads the remaining parts of a manifest, each within the idle
-// timeout, and bounds what the manifest may cost in memory.
-func (r *Receiver) readOffer(s network.Stream, rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
-	if first.Part != 0 || first.Files > maxEntries {
-		return nil, fmt.Errorf("%w: offer of %d entries, at most %d", wire.ErrLimit, first.Files, maxEntries)
-	}
-	entries := first.Entries
-	cost := manifestCost(entries)
-	for o := first; o.More; {
-		if cost > maxManifestBytes {
-			return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
-		}
-		_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
-		m, err := rd.ReadMsg()
-		if err != nil {
-			return nil, err
-		}
-		next, ok := m.(*wire.Offer)
-		if !ok || next.ReqID != first.ReqID || next.Part != o.Part+1 {
-			return nil, fmt.Errorf("%w: expected offer part %d", wire.ErrProtocol, o.Part+1)
-		}
-		entries = append(entries, next.Entries...)
-		cost += manifestCost(next.Entries)
-		if uint64(len(entries)) > first.Files {
-			return nil, fmt.Errorf("%w: more entries than announced", wire.ErrProtocol)
-		}
-		o = next
-	}
-	if cost > maxManifestBytes {
-		return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
-	}
-	return entries, nil
-}
-
-func manifestCost(entries []wire.Entry) int {
-	n := 0
-	for _, e := range entries {
-		n += len(e.Path) + entryCost
-	}
-	return n
-}
-
-func (r *Receiver) handleOffer(ctx context.Context, s network.Stream, rd *wire.Reader, first *wire.Offer) error {
-	from := s.Conn().RemotePeer()
-	reject := func(err error) error {
-		r.notify(Event{Kind: EventRejected, Peer: from, ReqID: first.ReqID, Err: err})
-		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeOf(err), Reason: err.Error()})
-		return nil
-	}
-	entries, err := r.readOffer(s, rd, first)
-	if err != nil {
-		return reject(err)
-	}
-	total, err := CheckOffer(first, entries)
-	if err != nil {
-		return reject(err)
-	}
-	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
-		return reject(err)
-	}
-	offer := &Offer{Peer: from, Entries: entries, Bytes: total}
-	for _, e := range entries {
-		if !e.Dir {
-			offer.Files++
-		}
-	}
-	_ = s.SetReadDeadline(time.Time{}) // a person may take a while to decide
-	if r.Decide != nil {
-		if err := r.Decide(ctx, offer); err != nil {
-			return reject(err)
-		}
-	}
-	r.supersede(from, s.Conn())
-	t, err := newTransfer(ctx, r, s, first.ReqID, first.ChunkSize, offer)
-	if err != nil {
-		return reject(err)
-	}
-	key := transferKey{from, first.ReqID}
-	r.mu.Lock()
-	if _, dup := r.transfers[key]; dup {
-		r.mu.Unlock()
-		t.close()
-		return reject(fmt.Errorf("%w: request %d is already running", wire.ErrProtocol, first.ReqID))
-	}
-	r.transfers[key] = t
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.transfers, key)
-		r.mu.Unlock()
-	}()
-	r.notify(Event{Kind: EventAccepted, Peer: from, ReqID: first.ReqID, Offer: offer})
-	err = t.run(rd)
-	if err != nil {
-		r.notify(Event{Kind: EventFailed, Peer: from, ReqID: first.ReqID, Err: err, Progress: t.progressNow()})
-		if !errors.Is(err, io.EOF) {
-			_ = t.writeMsg(wire.ErrorFor(err))
-		}
-		return reported{err}
-	}
-	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
-	return nil
-}
-
-// supersede ends the transfers a peer already has running: a new offer
-// from the same sender is its next session (after a kill or a lost
-// connection the old one may not have noticed yet), and the two must not
-// write the same files at once.
-func (r *Receiver) supersede(from peer.ID, conn network.Conn) {
-	r.mu.Lock()
-	var old []*transfer
-	for k, t := range r.transfers {
-		if k.peer == from {
-			t.abort(fmt.Errorf("%w: superseded by a new offer", wire.ErrCanceled))
-			old = append(old, t)
-		}
-	}
-	r.mu.Unlock()
-	for _, t := range old {
-		<-t.finished
-		// The old session's sender is gone; its connection would linger
-		// until QUIC's idle timeout, holding resource-manager slots.
-		if c := t.ctrl.Conn(); c != conn {
-			_ = c.Close()
-		}
-	}
-}
-
-func (r *Receiver) handleData(ctx context.Context, s network.Stream, rd *wire.Reader, st *wire.Start) error {
-	key := transferKey{s.Conn().RemotePeer(), st.ReqID}
-	r.mu.Lock()
-	t := r.transfers[key]
-	r.mu.Unlock()
-	if t == nil {
-		return fmt.Errorf("%w: no transfer %d", wire.ErrNotFound, st.ReqID)
-	}
-	err := t.receiveData(ctx, s, rd)
-	if wire.CodeOf(err) == wire.CodeProtocol {
-		// Bad ranges, sizes or frames: the sender is broken or hostile,
-		// and its transfer ends here.
-		t.abort(err)
-	}
-	return err
 }

@@ -80,7 +80,7 @@ func TestSendDirectory(t *testing.T) {
 	var last Progress
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := Send(ctx, testHost(t), addr, m, SendOptions{Streams: 3, OnProgress: func(p Progress) { last = p }})
+	res, err := Send(ctx, testHost(t), addr, m, 0, SendOptions{Streams: 3, OnProgress: func(p Progress) { last = p }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestExistingFileIsKept(t *testing.T) {
 	}
 	addr, _ := startReceiver(t, &Receiver{Dir: dst})
 	m, _ := BuildManifest([]string{filepath.Join(src, "a.txt")})
-	if _, err := Send(context.Background(), testHost(t), addr, m, SendOptions{}); err != nil {
+	if _, err := Send(context.Background(), testHost(t), addr, m, 0, SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "mine" {
@@ -153,7 +153,7 @@ func TestRejected(t *testing.T) {
 		return wire.ErrRejected
 	}})
 	m, _ := BuildManifest([]string{filepath.Join(src, "a")})
-	_, err := Send(context.Background(), testHost(t), addr, m, SendOptions{})
+	_, err := Send(context.Background(), testHost(t), addr, m, 0, SendOptions{})
 	if !errors.Is(err, wire.ErrRejected) {
 		t.Fatalf("got %v", err)
 	}

@@ -82,7 +82,7 @@ func TestHumanBytes(t *testing.T) {
 }
 
 func TestOfferPromptEscapesNames(t *testing.T) {
-	o := &peer.Offer{Peer: testID(t), Files: 1, Bytes: 3, Entries: []wire.Entry{{Path: "evil\x1b[2J\rname\u202e.txt", Size: 3}}}
+	o := &peer.Offer{Peer: testID(t).String(), Files: 1, Bytes: 3, Entries: []wire.Entry{{Path: "evil\x1b[2J\rname\u202e.txt", Size: 3}}}
 	s := describeOffer(o)
 	if strings.ContainsAny(s, "\x1b\r\u202e") {
 		t.Fatalf("control characters reach the terminal: %q", s)
@@ -92,7 +92,7 @@ func TestOfferPromptEscapesNames(t *testing.T) {
 func TestRecvRejectsWithoutTerminal(t *testing.T) {
 	var stderr bytes.Buffer
 	u := &recvUI{e: &env{stdin: strings.NewReader("y\n"), stderr: &stderr, events: &emitter{}}}
-	err := u.decide(context.Background(), &peer.Offer{Peer: testID(t), Files: 1})
+	err := u.decide(context.Background(), &peer.Offer{Peer: testID(t).String(), Files: 1})
 	if !errors.Is(err, wire.ErrRejected) || !strings.Contains(stderr.String(), "--yes") {
 		t.Fatalf("err %v, stderr %q", err, stderr.String())
 	}

@@ -119,8 +119,9 @@ type recvUI struct {
 const maxRenamedShown = 20
 
 func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
-	trusted := u.trusted[o.Peer]
-	u.e.events.emit("offer", map[string]any{"peer": o.Peer.String(), "files": o.Files, "bytes": o.Bytes, "trusted": trusted})
+	id, _ := libp2ppeer.Decode(o.Peer)
+	trusted := u.trusted[id]
+	u.e.events.emit("offer", map[string]any{"peer": o.Peer, "files": o.Files, "bytes": o.Bytes, "trusted": trusted})
 	if u.yes || trusted {
 		return nil
 	}
@@ -175,7 +176,7 @@ func (u *recvUI) notify(ev peer.Event) {
 	b := u.bars[ev.ReqID]
 	switch ev.Kind {
 	case peer.EventAccepted:
-		u.e.events.emit("accepted", map[string]any{"peer": ev.Peer.String(), "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
+		u.e.events.emit("accepted", map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
 		if u.e.showBars() {
 			u.bars[ev.ReqID] = newBars(u.e.stderr, ev.Offer.Bytes)
 		}
@@ -190,7 +191,7 @@ func (u *recvUI) notify(ev peer.Event) {
 			b.finish()
 			delete(u.bars, ev.ReqID)
 		}
-		u.e.events.emit("done", map[string]any{"peer": ev.Peer.String(), "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
+		u.e.events.emit("done", map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
 		if !u.e.json {
 			fmt.Fprintf(u.e.stderr, "Received %d files (%s) from %s\n", ev.Offer.Files, humanBytes(ev.Offer.Bytes), ev.Peer)
 			if n := u.skipped[ev.ReqID]; n > 0 {
@@ -211,14 +212,14 @@ func (u *recvUI) notify(ev peer.Event) {
 			b.finish()
 			delete(u.bars, ev.ReqID)
 		}
-		u.e.events.emit("failed", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err)),
+		u.e.events.emit("failed", map[string]any{"peer": ev.Peer, "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err)),
 			"bytes": ev.Progress.Confirmed, "received": ev.Progress.Received})
 		// The error may quote the peer's own words: escape them.
 		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %s (partial files are kept; sending again resumes)\n",
 			ev.Peer, peer.Escape(ev.Err.Error()))
 	case peer.EventFile:
 		f := ev.File
-		u.e.events.emit("file", map[string]any{"peer": ev.Peer.String(), "path": f.Path, "name": f.Name,
+		u.e.events.emit("file", map[string]any{"peer": ev.Peer, "path": f.Path, "name": f.Name,
 			"size": f.Size, "held": f.Held, "present": f.Present})
 		if f.Held || f.Present {
 			u.skipped[ev.ReqID]++
@@ -231,7 +232,7 @@ func (u *recvUI) notify(ev peer.Event) {
 			u.renamed[ev.ReqID] = append(u.renamed[ev.ReqID], fmt.Sprintf("  %s %s %s\n", peer.Escape(f.Path), how, peer.Escape(f.Name)))
 		}
 	case peer.EventRejected:
-		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer.String(), "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err))})
+		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer, "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err))})
 		if !u.e.json {
 			fmt.Fprintf(u.e.stderr, "dshare: refused an offer from %s: %s\n", ev.Peer, peer.Escape(ev.Err.Error()))
 		}

@@ -70,10 +70,9 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if *punch == 0 {
 		*punch = -1 // SendOptions: negative is "do not wait"
 	}
-	res, err := peer.Send(ctx, h, info, m, peer.SendOptions{
-		Streams:   *streams,
-		RetryFor:  *retryFor,
-		PunchWait: *punch,
+	res, err := peer.Send(ctx, h, info, m, *punch, peer.SendOptions{
+		Streams:  *streams,
+		RetryFor: *retryFor,
 		OnRetry: func(err error, wait time.Duration) {
 			e.events.emit("retry", map[string]any{"error": err.Error(), "wait": wait.Seconds()})
 			if !e.json {

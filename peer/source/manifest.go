@@ -1,4 +1,4 @@
-package peer
+package source
 
 import (
 	"errors"
@@ -10,9 +10,6 @@ import (
 
 	"github.com/dshare/dshare/wire"
 )
-
-// ErrSourceChanged means a source file changed while it was being sent.
-var ErrSourceChanged = wire.ErrSourceChanged
 
 // Manifest is what a sender offers: wire entries and, for each, the local
 // file it comes from.
@@ -41,7 +38,7 @@ func BuildManifest(paths []string) (*Manifest, error) {
 	seen := map[string]bool{}
 	add := func(name, src string, fi fs.FileInfo) error {
 		if seen[name] {
-			return fmt.Errorf("%q is offered twice", name)
+			return fmt.Errorf("%s is offered twice; name each file or folder once", display(name))
 		}
 		seen[name] = true
 		e := wire.Entry{Path: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano()}

@@ -1,5 +1,5 @@
 //go:build !unix
 
-package peer
+package engine
 
 func freeSpace(string) (uint64, bool) { return 0, false }

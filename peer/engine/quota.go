@@ -1,12 +1,10 @@
-package peer
+package engine
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
@@ -15,7 +13,7 @@ import (
 // checkSpace refuses an offer larger than MaxBytes, or one that would not
 // fit on the disk with FreeMargin to spare. Bytes a previous run already
 // holds in temporary files count as fitting.
-func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, total uint64) error {
+func (r *Receiver) checkSpace(from string, chunk uint32, entries []wire.Entry, total uint64) error {
 	if max := r.Limits.MaxBytes; max > 0 && total > max {
 		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, FormatBytes(total), FormatBytes(max))
 	}
@@ -26,7 +24,7 @@ func (r *Receiver) checkSpace(from peer.ID, chunk uint32, entries []wire.Entry, 
 	var keys []store.Key
 	for _, e := range entries {
 		if !e.Dir {
-			keys = append(keys, store.Key{Peer: string(from), Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: chunk})
+			keys = append(keys, store.Key{Peer: from, Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: chunk})
 		}
 	}
 	need := total - min(total, r.store.PartialBytes(keys))

@@ -1,6 +1,6 @@
 //go:build unix
 
-package peer
+package engine
 
 import (
 	"golang.org/x/sys/unix"

@@ -1,10 +1,6 @@
-package peer
+package engine
 
-import (
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
-)
+import "time"
 
 // Limits bound what peers can make a Receiver hold. Zero fields take the
 // defaults below.
@@ -24,15 +20,19 @@ type Limits struct {
 	MaxBytes uint64
 	// FreeMargin is disk space an offer must leave free.
 	FreeMargin uint64
+	// Memory bounds what all peers together can make the receiver hold
+	// for manifests and chunk buffers.
+	Memory int64
 }
 
 // Default limits.
 const (
 	DefaultIdleTimeout    = 30 * time.Second
 	DefaultMinRate        = 16 << 10
-	DefaultStreamsPerPeer = 3 * maxDataStreams
+	DefaultStreamsPerPeer = 3 * MaxDataStreams
 	DefaultMaxStreams     = 1024
 	DefaultFreeMargin     = 32 << 20
+	DefaultMemory         = 160 << 20
 )
 
 func (l Limits) withDefaults() Limits {
@@ -51,6 +51,9 @@ func (l Limits) withDefaults() Limits {
 	if l.FreeMargin == 0 {
 		l.FreeMargin = DefaultFreeMargin
 	}
+	if l.Memory <= 0 {
+		l.Memory = DefaultMemory
+	}
 	return l
 }
 
@@ -62,22 +65,22 @@ func (l Limits) payloadDeadline(n uint32) time.Time {
 // streamCounter counts streams being served, per peer and in total.
 type streamCounter struct {
 	total   int
-	perPeer map[peer.ID]int
+	perPeer map[string]int
 }
 
-func (c *streamCounter) acquire(p peer.ID, l Limits) bool {
+func (c *streamCounter) acquire(p string, l Limits) bool {
 	if c.total >= l.Streams || c.perPeer[p] >= l.StreamsPerPeer {
 		return false
 	}
 	if c.perPeer == nil {
-		c.perPeer = map[peer.ID]int{}
+		c.perPeer = map[string]int{}
 	}
 	c.total++
 	c.perPeer[p]++
 	return true
 }
 
-func (c *streamCounter) release(p peer.ID) {
+func (c *streamCounter) release(p string) {
 	c.total--
 	if c.perPeer[p]--; c.perPeer[p] == 0 {
 		delete(c.perPeer, p)

@@ -1,4 +1,4 @@
-package peer
+package engine
 
 import (
 	"context"
@@ -10,9 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/dshare/dshare/chunker"
 	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
@@ -22,11 +19,12 @@ import (
 type transfer struct {
 	r      *Receiver
 	st     *store.Store
-	peer   peer.ID
+	peer   string
 	reqID  uint64
 	chunk  uint32
 	offer  *Offer
-	ctrl   network.Stream
+	ctrl   Stream
+	conn   io.Closer // the control stream's connection
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wake   chan struct{}
@@ -79,9 +77,9 @@ type FileResult struct {
 	Present bool // an identical copy was already at Name: nothing was sent
 }
 
-func newTransfer(ctx context.Context, r *Receiver, ctrl network.Stream, reqID uint64, chunk uint32, o *Offer) (*transfer, error) {
+func newTransfer(ctx context.Context, r *Receiver, ctrl Stream, conn io.Closer, reqID uint64, chunk uint32, o *Offer) (*transfer, error) {
 	t := &transfer{
-		r: r, st: r.store, peer: o.Peer, reqID: reqID, chunk: chunk, offer: o, ctrl: ctrl,
+		r: r, st: r.store, peer: o.Peer, reqID: reqID, chunk: chunk, offer: o, ctrl: ctrl, conn: conn,
 		wake: make(chan struct{}, 1), files: make([]*rxFile, len(o.Entries)), finished: make(chan struct{}),
 		dirty: map[*rxFile]bool{}, candidates: map[*rxFile]bool{}, changed: map[*rxFile]bool{},
 	}
@@ -116,7 +114,7 @@ func (t *transfer) prepare() error {
 		if e.Dir {
 			continue
 		}
-		rx := &rxFile{idx: i, entry: e, key: store.Key{Peer: string(t.peer), Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: t.chunk}}
+		rx := &rxFile{idx: i, entry: e, key: store.Key{Peer: t.peer, Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: t.chunk}}
 		t.files[i] = rx
 		t.remaining++
 		if h, ok := t.st.Completed(rx.key); ok {
@@ -334,15 +332,15 @@ func (t *transfer) file(i uint32) (*rxFile, error) {
 }
 
 // receiveData reads Data frames from one data stream until it ends.
-func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.Reader) error {
+func (t *transfer) receiveData(ctx context.Context, s Stream, rd *wire.Reader) error {
 	t.mu.Lock()
 	if t.over {
 		t.mu.Unlock()
 		return fmt.Errorf("%w: transfer %d has ended", wire.ErrNotFound, t.reqID)
 	}
-	if t.streams >= maxDataStreams {
+	if t.streams >= MaxDataStreams {
 		t.mu.Unlock()
-		return fmt.Errorf("%w: more than %d data streams", wire.ErrLimit, maxDataStreams)
+		return fmt.Errorf("%w: more than %d data streams", wire.ErrLimit, MaxDataStreams)
 	}
 	t.streams++
 	t.data.Add(1)
@@ -355,11 +353,11 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 		t.data.Done()
 		t.poke()
 	}()
-	if err := s.Scope().ReserveMemory(int(t.chunk), network.ReservationPriorityHigh); err != nil {
-		return fmt.Errorf("%w: %w", wire.ErrBusy, err)
+	if err := t.r.budget.reserve(int64(t.chunk), "chunk buffers"); err != nil {
+		return err
 	}
-	defer s.Scope().ReleaseMemory(int(t.chunk))
-	stop := context.AfterFunc(t.ctx, func() { s.ResetWithError(resetCanceled) })
+	defer t.r.budget.release(int64(t.chunk))
+	stop := context.AfterFunc(t.ctx, func() { _ = s.Reset(wire.CodeCanceled) })
 	defer stop()
 
 	buf := alignedBuf(int(t.chunk))
@@ -383,7 +381,7 @@ func (t *transfer) receiveData(ctx context.Context, s network.Stream, rd *wire.R
 }
 
 // onData checks, reads, verifies and writes one chunk.
-func (t *transfer) onData(s network.Stream, rd *wire.Reader, d *wire.Data, buf []byte) error {
+func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) error {
 	t.mu.Lock()
 	rx, err := t.file(d.File)
 	var f *store.File

@@ -1,0 +1,340 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/dshare/dshare/peer/store"
+	"github.com/dshare/dshare/wire"
+)
+
+// Offer is an incoming offer as shown to whoever decides on it.
+type Offer struct {
+	Peer    string
+	Entries []wire.Entry
+	Files   int
+	Bytes   uint64
+}
+
+// EventKind says what a receiver Event reports.
+type EventKind int
+
+const (
+	EventAccepted EventKind = iota + 1 // a transfer starts
+	EventProgress                      // bytes were confirmed
+	EventDone                          // every file is verified and in place
+	EventFailed                        // the transfer stopped; resumable state is kept
+	EventRejected                      // an offer was refused
+	EventFile                          // a file is verified and in place, or was already here
+)
+
+// Event reports what a Receiver does. Events of one transfer arrive in
+// order, from one goroutine at a time.
+type Event struct {
+	Kind     EventKind
+	Peer     string
+	ReqID    uint64
+	Offer    *Offer // EventAccepted, EventDone
+	Progress Progress
+	Err      error      // EventFailed, EventRejected
+	File     FileResult // EventFile
+}
+
+// Receiver accepts offers on the streams handed to Handle and writes
+// files below Dir.
+type Receiver struct {
+	Dir string
+	// Decide is asked about every valid offer; a nil error accepts it. A
+	// nil Decide accepts everything.
+	Decide func(ctx context.Context, o *Offer) error
+	// Notify, if set, receives events. It must not block for long.
+	Notify func(Event)
+	// Overwrite replaces existing files instead of keeping both.
+	Overwrite bool
+	// Allow, if set, names the only peers served. Streams from others are
+	// refused before anything they send is read. The peer is the one the
+	// connection authenticated, never one named in a message.
+	Allow func(string) bool
+	// Limits bound what peers can make the receiver hold.
+	Limits Limits
+	// Journal, if set, is the file that remembers the files received into
+	// Dir, so that a re-offer of one is answered as held, not received
+	// twice. See JournalPath.
+	Journal string
+
+	store  *store.Store
+	budget *Budget
+	wg     sync.WaitGroup // streams being handled
+
+	mu        sync.Mutex
+	stopped   bool
+	transfers map[transferKey]*transfer
+	streams   streamCounter
+}
+
+type transferKey struct {
+	peer  string
+	reqID uint64
+}
+
+// Start opens the directory; Handle may be called from then on.
+func (r *Receiver) Start() error {
+	r.Limits = r.Limits.withDefaults()
+	st, err := store.Open(r.Dir, store.Options{Journal: r.Journal})
+	if err != nil {
+		return err
+	}
+	r.store = st
+	r.budget = NewBudget(r.Limits.Memory)
+	r.mu.Lock()
+	r.transfers = map[transferKey]*transfer{}
+	r.mu.Unlock()
+	return nil
+}
+
+// Stop ends every transfer, keeping what they received for a resume,
+// waits for the streams being handled and closes the directory. Streams
+// handed to Handle afterwards are reset.
+func (r *Receiver) Stop() {
+	r.mu.Lock()
+	r.stopped = true
+	for _, t := range r.transfers {
+		t.abort(wire.ErrCanceled)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	_ = r.store.Close()
+}
+
+// Handle serves one stream that the authenticated peer from opened. conn
+// is the connection it came on; a new session of the same sender closes
+// the connection of the one it supersedes. Handle returns when the
+// stream is done with.
+func (r *Receiver) Handle(ctx context.Context, s Stream, from string, conn io.Closer) {
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		_ = s.Reset(wire.CodeCanceled)
+		return
+	}
+	if !r.streams.acquire(from, r.Limits) {
+		r.mu.Unlock()
+		_ = s.Reset(wire.CodeLimit)
+		return
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.streams.release(from)
+		r.mu.Unlock()
+		r.wg.Done()
+	}()
+	r.handle(ctx, s, from, conn)
+}
+
+func (r *Receiver) notify(e Event) {
+	if r.Notify != nil {
+		r.Notify(e)
+	}
+}
+
+// handle dispatches a new stream on its first frame.
+func (r *Receiver) handle(ctx context.Context, s Stream, from string, conn io.Closer) {
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset(wire.CodeCanceled) })
+	defer stop()
+	if r.Allow != nil && !r.Allow(from) {
+		err := fmt.Errorf("%w: %s is not on this receiver's --from list", wire.ErrUnauthorized, from)
+		r.notify(Event{Kind: EventRejected, Peer: from, Err: err})
+		_ = s.SetWriteDeadline(time.Now().Add(r.Limits.IdleTimeout))
+		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeUnauthorized, Reason: err.Error()})
+		_ = s.Close()
+		return
+	}
+	_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
+	rd := wire.NewReader(s)
+	m, err := rd.ReadMsg()
+	if err == nil {
+		switch m := m.(type) {
+		case *wire.Offer:
+			err = r.handleOffer(ctx, s, from, conn, rd, m)
+		case *wire.Start:
+			err = r.handleData(ctx, s, from, rd, m)
+		default:
+			err = fmt.Errorf("%w: %v as first frame", wire.ErrProtocol, m.Type())
+		}
+	}
+	if err != nil {
+		r.refuse(s, err)
+		return
+	}
+	s.Close()
+}
+
+// reported marks an error the peer has already been told about.
+type reported struct{ error }
+
+func (e reported) Unwrap() error { return e.error }
+
+// refuse ends a stream over err. Unless the peer already knows, it is
+// told the error's code and text first; the stream is then closed, not
+// reset, so that the error frame is delivered.
+func (r *Receiver) refuse(s Stream, err error) {
+	if wire.CodeOf(err) == wire.CodeCanceled {
+		_ = s.Reset(wire.CodeCanceled)
+		return
+	}
+	if !errors.As(err, new(reported)) {
+		_ = s.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_ = wire.WriteMsg(s, wire.ErrorFor(err))
+	}
+	_ = s.Close()
+}
+
+// readOffer reads the remaining parts of a manifest, each within the idle
+// timeout, and bounds what the manifest may cost in memory.
+func (r *Receiver) readOffer(s Stream, rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
+	if first.Part != 0 || first.Files > maxEntries {
+		return nil, fmt.Errorf("%w: offer of %d entries, at most %d", wire.ErrLimit, first.Files, maxEntries)
+	}
+	entries := first.Entries
+	cost := manifestCost(entries)
+	for o := first; o.More; {
+		if cost > maxManifestBytes {
+			return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
+		}
+		_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
+		m, err := rd.ReadMsg()
+		if err != nil {
+			return nil, err
+		}
+		next, ok := m.(*wire.Offer)
+		if !ok || next.ReqID != first.ReqID || next.Part != o.Part+1 {
+			return nil, fmt.Errorf("%w: expected offer part %d", wire.ErrProtocol, o.Part+1)
+		}
+		entries = append(entries, next.Entries...)
+		cost += manifestCost(next.Entries)
+		if uint64(len(entries)) > first.Files {
+			return nil, fmt.Errorf("%w: more entries than announced", wire.ErrProtocol)
+		}
+		o = next
+	}
+	if cost > maxManifestBytes {
+		return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
+	}
+	return entries, nil
+}
+
+func manifestCost(entries []wire.Entry) int {
+	n := 0
+	for _, e := range entries {
+		n += len(e.Path) + entryCost
+	}
+	return n
+}
+
+func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn io.Closer, rd *wire.Reader, first *wire.Offer) error {
+	reject := func(err error) error {
+		r.notify(Event{Kind: EventRejected, Peer: from, ReqID: first.ReqID, Err: err})
+		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeOf(err), Reason: err.Error()})
+		return nil
+	}
+	entries, err := r.readOffer(s, rd, first)
+	if err != nil {
+		return reject(err)
+	}
+	total, err := CheckOffer(first, entries)
+	if err != nil {
+		return reject(err)
+	}
+	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
+		return reject(err)
+	}
+	offer := &Offer{Peer: from, Entries: entries, Bytes: total}
+	for _, e := range entries {
+		if !e.Dir {
+			offer.Files++
+		}
+	}
+	_ = s.SetReadDeadline(time.Time{}) // a person may take a while to decide
+	if r.Decide != nil {
+		if err := r.Decide(ctx, offer); err != nil {
+			return reject(err)
+		}
+	}
+	r.supersede(from, conn)
+	t, err := newTransfer(ctx, r, s, conn, first.ReqID, first.ChunkSize, offer)
+	if err != nil {
+		return reject(err)
+	}
+	key := transferKey{from, first.ReqID}
+	r.mu.Lock()
+	if _, dup := r.transfers[key]; dup {
+		r.mu.Unlock()
+		t.close()
+		return reject(fmt.Errorf("%w: request %d is already running", wire.ErrProtocol, first.ReqID))
+	}
+	r.transfers[key] = t
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.transfers, key)
+		r.mu.Unlock()
+	}()
+	r.notify(Event{Kind: EventAccepted, Peer: from, ReqID: first.ReqID, Offer: offer})
+	err = t.run(rd)
+	if err != nil {
+		r.notify(Event{Kind: EventFailed, Peer: from, ReqID: first.ReqID, Err: err, Progress: t.progressNow()})
+		if !errors.Is(err, io.EOF) {
+			_ = t.writeMsg(wire.ErrorFor(err))
+		}
+		return reported{err}
+	}
+	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
+	return nil
+}
+
+// supersede ends the transfers a peer already has running: a new offer
+// from the same sender is its next session (after a kill or a lost
+// connection the old one may not have noticed yet), and the two must not
+// write the same files at once.
+func (r *Receiver) supersede(from string, conn io.Closer) {
+	r.mu.Lock()
+	var old []*transfer
+	for k, t := range r.transfers {
+		if k.peer == from {
+			t.abort(fmt.Errorf("%w: superseded by a new offer", wire.ErrCanceled))
+			old = append(old, t)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range old {
+		<-t.finished
+		// The old session's sender is gone; its connection would linger
+		// until QUIC's idle timeout, holding resource-manager slots.
+		if t.conn != nil && t.conn != conn {
+			_ = t.conn.Close()
+		}
+	}
+}
+
+func (r *Receiver) handleData(ctx context.Context, s Stream, from string, rd *wire.Reader, st *wire.Start) error {
+	key := transferKey{from, st.ReqID}
+	r.mu.Lock()
+	t := r.transfers[key]
+	r.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("%w: no transfer %d", wire.ErrNotFound, st.ReqID)
+	}
+	err := t.receiveData(ctx, s, rd)
+	if wire.CodeOf(err) == wire.CodeProtocol {
+		// Bad ranges, sizes or frames: the sender is broken or hostile,
+		// and its transfer ends here.
+		t.abort(err)
+	}
+	return err
+}
