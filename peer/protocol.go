@@ -47,6 +47,7 @@ const (
 	DefaultStreams        = engine.DefaultStreams
 	DefaultIdleTimeout    = engine.DefaultIdleTimeout
 	DefaultStreamsPerPeer = engine.DefaultStreamsPerPeer
+	DefaultMemory         = engine.DefaultMemory
 )
 
 // Re-exported helpers.
@@ -54,6 +55,7 @@ var (
 	BuildManifest = source.BuildManifest
 	ErrSource     = source.ErrSource
 	Escape        = engine.Escape
+	EscapeText    = engine.EscapeText
 	FormatBytes   = engine.FormatBytes
 	JournalPath   = engine.JournalPath
 	CheckPath     = engine.CheckPath

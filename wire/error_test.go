@@ -28,3 +28,20 @@ func TestCodesMapBothWays(t *testing.T) {
 		t.Error("plain error must map to CodeInternal")
 	}
 }
+
+// A peer's message that starts with its code's text is not prefixed with
+// it again: "not enough disk space: not enough disk space" read badly.
+func TestRemoteErrorNoDoubledText(t *testing.T) {
+	for _, tc := range []struct {
+		e    RemoteError
+		want string
+	}{
+		{RemoteError{Code: CodeNoSpace, Message: "not enough disk space: 3 GiB to receive, 1 GiB free"}, "peer: not enough disk space: 3 GiB to receive, 1 GiB free"},
+		{RemoteError{Code: CodeNoSpace, Message: "the disk is full"}, "peer: not enough disk space: the disk is full"},
+		{RemoteError{Code: CodeHashMismatch}, "peer: hash mismatch"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+}

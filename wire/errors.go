@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors found while reading frames. All of them are protocol violations.
@@ -110,6 +111,10 @@ type RemoteError struct {
 func (e *RemoteError) Error() string {
 	if e.Message == "" {
 		return "peer: " + e.Code.String()
+	}
+	// A peer's message usually starts with its code's text already.
+	if strings.HasPrefix(e.Message, e.Code.String()) {
+		return "peer: " + e.Message
 	}
 	return "peer: " + e.Code.String() + ": " + e.Message
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -146,5 +147,22 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) accepted", in)
 		}
+	}
+}
+
+// JSON events carry a peer's words; bidirectional overrides and other
+// format characters are escaped, and the line still decodes to them.
+func TestEventsEscapeFormatCharacters(t *testing.T) {
+	var buf bytes.Buffer
+	em := &emitter{on: true, w: &buf}
+	msg := "bad name invoice\u202efdp.exe\u2066x\U000e0001"
+	em.emit("failed", map[string]any{"error": msg})
+	line := buf.String()
+	if strings.ContainsAny(line, "\u202e\u2066\U000e0001") {
+		t.Fatalf("format characters reach the output: %q", line)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil || got["error"] != msg {
+		t.Fatalf("line %q decodes to %v (%v)", line, got, err)
 	}
 }

@@ -18,7 +18,7 @@ func main() {
 	stop()
 	if err != nil {
 		// Errors can quote a peer's words; no escape sequence gets through.
-		fmt.Fprintln(os.Stderr, "dshare:", dpeer.Escape(err.Error()))
+		fmt.Fprintln(os.Stderr, "dshare:", dpeer.EscapeText(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			os.Exit(2)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -15,6 +17,10 @@ import (
 	"github.com/dshare/dshare/peer"
 	"github.com/dshare/dshare/wire"
 )
+
+// recvMemoryLimit is the receiver's soft memory limit: the engine's
+// budget for all peers plus room for the rest of the process.
+const recvMemoryLimit = peer.DefaultMemory + 48<<20
 
 func runRecv(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "recv", "recv [--dir DIR] [--listen MULTIADDR]... [--yes] [--once] [--overwrite] [--from PEER]... [--max-bytes SIZE]")
@@ -40,6 +46,12 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Sprintf("recv takes no arguments (got %q)", pos[0])}
 	}
 	limits := peer.Limits{IdleTimeout: *idle}
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		// The engine's budget bounds what peers can make this process
+		// hold; the limit makes the collector return it promptly, so
+		// that what peers cost shows in the resident size only once.
+		debug.SetMemoryLimit(recvMemoryLimit)
+	}
 	if *maxBytes != "" {
 		if limits.MaxBytes, err = parseSize(*maxBytes); err != nil {
 			return usageError{fmt.Sprintf("bad --max-bytes: %v", err)}
@@ -216,7 +228,7 @@ func (u *recvUI) notify(ev peer.Event) {
 			"bytes": ev.Progress.Confirmed, "received": ev.Progress.Received})
 		// The error may quote the peer's own words: escape them.
 		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %s (partial files are kept; sending again resumes)\n",
-			ev.Peer, peer.Escape(ev.Err.Error()))
+			ev.Peer, peer.EscapeText(ev.Err.Error()))
 	case peer.EventFile:
 		f := ev.File
 		u.e.events.emit("file", map[string]any{"peer": ev.Peer, "path": f.Path, "name": f.Name,
@@ -234,7 +246,7 @@ func (u *recvUI) notify(ev peer.Event) {
 	case peer.EventRejected:
 		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer, "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err))})
 		if !u.e.json {
-			fmt.Fprintf(u.e.stderr, "dshare: refused an offer from %s: %s\n", ev.Peer, peer.Escape(ev.Err.Error()))
+			fmt.Fprintf(u.e.stderr, "dshare: refused an offer from %s: %s\n", ev.Peer, peer.EscapeText(ev.Err.Error()))
 		}
 	}
 }

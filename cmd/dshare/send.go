@@ -76,7 +76,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		OnRetry: func(err error, wait time.Duration) {
 			e.events.emit("retry", map[string]any{"error": err.Error(), "wait": wait.Seconds()})
 			if !e.json {
-				fmt.Fprintf(e.stderr, "\nConnection lost (%s); resuming in %v...\n", peer.Escape(err.Error()), wait)
+				fmt.Fprintf(e.stderr, "\nConnection lost (%s); resuming in %v...\n", peer.EscapeText(err.Error()), wait)
 			}
 		},
 		OnAccept: func() {

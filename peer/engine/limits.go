@@ -32,7 +32,7 @@ const (
 	DefaultStreamsPerPeer = 3 * MaxDataStreams
 	DefaultMaxStreams     = 1024
 	DefaultFreeMargin     = 32 << 20
-	DefaultMemory         = 160 << 20
+	DefaultMemory         = 192 << 20
 )
 
 func (l Limits) withDefaults() Limits {

@@ -11,13 +11,14 @@ import (
 // allocate without limit before anything is transferred.
 const (
 	maxEntries       = 1_000_000
-	maxManifestBytes = 64 << 20 // the entries as held in memory, roughly
-	maxChunks        = 4 << 20  // per offer; each costs a 32-byte hash in memory
+	maxManifestBytes = 160 << 20 // the entries as held in memory, roughly
+	maxChunks        = 4 << 20   // per offer; each costs a 32-byte hash in memory
 	minChunkSize     = 64 << 10
 )
 
-// entryCost is what an entry costs in memory besides its path.
-const entryCost = 64
+// entryCost is what an entry costs in memory besides its path: the entry
+// itself, the receiver's per-file state and the manifest check's index.
+const entryCost = 112
 
 // CheckOffer validates an offer's header and its complete manifest before
 // anything is written, and returns its total size. Errors wrap wire

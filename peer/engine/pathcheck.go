@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"hash/maphash"
 	"path"
 	"runtime"
 	"strconv"
@@ -20,8 +21,6 @@ import (
 const (
 	maxComponent = 255
 	maxPath      = 4096
-	partSuffix   = ".dshare-part"
-	stateSuffix  = ".dshare-state"
 )
 
 // CheckPath returns an error wrapping wire.ErrBadPath unless p is a
@@ -53,7 +52,9 @@ func checkPath(goos, p string) error {
 			return bad("bidirectional control character") // hides a name's real extension
 		}
 	}
-	for i, c := range strings.Split(p, "/") {
+	for i, rest := 0, p; rest != ""; i++ {
+		var c string
+		c, rest, _ = strings.Cut(rest, "/")
 		switch {
 		case c == "." || c == "..":
 			return bad("dot component")
@@ -63,9 +64,6 @@ func checkPath(goos, p string) error {
 			return bad("drive letter")
 		case i == 0 && foldKey(c) == foldKey(store.StageName):
 			return bad("dshare's own directory")
-		case strings.HasSuffix(c, partSuffix) || strings.HasSuffix(c, stateSuffix) ||
-			strings.HasSuffix(c, stateSuffix+".tmp"):
-			return bad("dshare's own file name")
 		case reservedName(goos, c):
 			return bad("name reserved on " + goos)
 		}
@@ -103,37 +101,125 @@ func reservedName(goos, c string) bool {
 // one key.
 var folder = cases.Fold()
 
-func foldKey(p string) string { return norm.NFC.String(folder.String(norm.NFD.String(p))) }
+func foldKey(p string) string {
+	lower := true
+	for i := range len(p) {
+		c := p[i]
+		if c >= 0x80 {
+			return norm.NFC.String(folder.String(norm.NFD.String(p)))
+		}
+		lower = lower && !('A' <= c && c <= 'Z')
+	}
+	// ASCII: normalization changes nothing and folding is lower-casing.
+	if lower {
+		return p
+	}
+	return strings.ToLower(p)
+}
 
 // CheckManifest checks every path and that no two entries clash, also
 // after case folding and Unicode normalization: on a receiver whose
 // filesystem folds them, two such entries would write the same file.
+//
+// Folded paths are kept as 64-bit hashes, not strings, so that checking a
+// million entries costs little memory; equal hashes are compared in full.
 func CheckManifest(entries []wire.Entry) error {
-	kind := make(map[string]bool, len(entries)) // path -> is directory
-	folded := make(map[string]string, len(entries))
-	for _, e := range entries {
+	seed := maphash.MakeSeed()
+	fold := func(p string) uint64 { return foldHash(seed, p) }
+	folded := make(map[uint64]int32, len(entries)) // hash of folded path -> entry
+	for i, e := range entries {
 		if err := CheckPath(e.Path); err != nil {
 			return err
 		}
-		if _, dup := kind[e.Path]; dup {
-			return fmt.Errorf("%w: %s: offered twice", wire.ErrBadPath, Escape(e.Path))
+		h := fold(e.Path)
+		for {
+			j, dup := folded[h]
+			if !dup {
+				break
+			}
+			other := entries[j].Path
+			if other == e.Path {
+				return fmt.Errorf("%w: %s: offered twice", wire.ErrBadPath, Escape(e.Path))
+			}
+			if foldKey(other) == foldKey(e.Path) {
+				return fmt.Errorf("%w: %s and %s name the same file on case-insensitive or normalizing filesystems",
+					wire.ErrBadPath, Escape(other), Escape(e.Path))
+			}
+			h++ // a collision of different names: probe on
 		}
-		kind[e.Path] = e.Dir
-		k := foldKey(e.Path)
-		if other, dup := folded[k]; dup {
-			return fmt.Errorf("%w: %s and %s name the same file on case-insensitive or normalizing filesystems",
-				wire.ErrBadPath, Escape(other), Escape(e.Path))
-		}
-		folded[k] = e.Path
+		folded[h] = int32(i)
 	}
-	for p := range kind {
-		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
-			if isDir, ok := kind[folded[foldKey(dir)]]; ok && !isDir {
-				return fmt.Errorf("%w: %s is both a file and a directory", wire.ErrBadPath, Escape(dir))
+	// Every directory above an entry that the manifest lists must be a
+	// directory. The nearest listed one is checked; its own entry covers
+	// what is above it.
+	lookup := func(dir string) (int32, bool) {
+		k := foldKey(dir)
+		for h := fold(dir); ; h++ {
+			j, ok := folded[h]
+			if !ok {
+				return 0, false
+			}
+			if foldKey(entries[j].Path) == k {
+				return j, true
+			}
+		}
+	}
+	for _, e := range entries {
+		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
+			if j, ok := lookup(dir); ok {
+				if !entries[j].Dir {
+					return fmt.Errorf("%w: %s is both a file and a directory", wire.ErrBadPath, Escape(entries[j].Path))
+				}
+				break
 			}
 		}
 	}
 	return nil
+}
+
+// foldHash hashes foldKey(p), without building it for ASCII paths.
+func foldHash(seed maphash.Seed, p string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	for i := range len(p) {
+		c := p[i]
+		if c >= 0x80 {
+			h.Reset()
+			h.WriteString(foldKey(p))
+			return h.Sum64()
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		h.WriteByte(c)
+	}
+	return h.Sum64()
+}
+
+// EscapeText makes a message safe for one line of a terminal: runs of
+// whitespace, newlines included, become one space, and control and
+// format characters (escape sequences, bidirectional overrides) are
+// shown as \uXXXX. Unlike Escape it adds no quotes, so that an error
+// reads as a sentence.
+func EscapeText(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t' || r == ' ':
+			space = true
+			continue
+		case space:
+			b.WriteByte(' ')
+		}
+		space = false
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // Escape quotes s for display so that no control character or escape

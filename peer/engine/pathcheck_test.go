@@ -14,7 +14,7 @@ func TestCheckPath(t *testing.T) {
 		"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", ".", "..",
 		`a\b`, `..\x`, "C:/x", "c:x", "a\x00b", "a\nb", "a\x1b[2Jb", "x\u202etxt.exe",
 		strings.Repeat("x", 256), strings.Repeat("d/", 2049) + "f",
-		"f.dshare-part", "d/.f.dshare-state", "\xff\xfe",
+		".dshare/x", ".DShare", ".dshare", "\xff\xfe",
 	}
 	for _, p := range good {
 		if err := CheckPath(p); err != nil {
@@ -86,5 +86,18 @@ func TestReservedNames(t *testing.T) {
 	}
 	if err := checkPath("windows", "dir/CON.txt"); !errors.Is(err, wire.ErrBadPath) {
 		t.Errorf("checkPath(windows, dir/CON.txt) = %v", err)
+	}
+}
+
+func TestEscapeText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain error: cause":                    "plain error: cause",
+		"failed to dial:\n  * [/ip4/1] refused": "failed to dial: * [/ip4/1] refused",
+		"evil\x1b[2J name\u202etxt.exe":         `evil\u001b[2J name\u202etxt.exe`,
+		"  leading and trailing \n":             "leading and trailing",
+	} {
+		if got := EscapeText(in); got != want {
+			t.Errorf("EscapeText(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -21,13 +21,18 @@ func (r *Receiver) checkSpace(from string, chunk uint32, entries []wire.Entry, t
 	if !ok {
 		return nil
 	}
-	var keys []store.Key
-	for _, e := range entries {
-		if !e.Dir {
-			keys = append(keys, store.Key{Peer: from, Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: chunk})
+	i := 0
+	held := r.store.PartialBytes(func(k *store.Key) bool {
+		for ; i < len(entries); i++ {
+			if e := entries[i]; !e.Dir {
+				*k = store.Key{Peer: from, Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: chunk}
+				i++
+				return true
+			}
 		}
-	}
-	need := total - min(total, r.store.PartialBytes(keys))
+		return false
+	})
+	need := total - min(total, held)
 	if need+r.Limits.FreeMargin > free {
 		return fmt.Errorf("%w: %s to receive, %s free (keeping %s spare)",
 			wire.ErrNoSpace, FormatBytes(need), FormatBytes(free), FormatBytes(r.Limits.FreeMargin))

@@ -196,17 +196,31 @@ func (r *Receiver) refuse(s Stream, err error) {
 }
 
 // readOffer reads the remaining parts of a manifest, each within the idle
-// timeout, and bounds what the manifest may cost in memory.
-func (r *Receiver) readOffer(s Stream, rd *wire.Reader, first *wire.Offer) ([]wire.Entry, error) {
+// timeout. What the manifest will cost in memory is reserved from the
+// budget shared by all peers as the parts arrive; the caller releases
+// *reserved once the transfer is over.
+func (r *Receiver) readOffer(s Stream, rd *wire.Reader, first *wire.Offer, reserved *int64) ([]wire.Entry, error) {
 	if first.Part != 0 || first.Files > maxEntries {
-		return nil, fmt.Errorf("%w: offer of %d entries, at most %d", wire.ErrLimit, first.Files, maxEntries)
+		return nil, fmt.Errorf("%w: an offer of %d entries, this receiver takes at most %d; send the folder in parts",
+			wire.ErrLimit, first.Files, maxEntries)
 	}
-	entries := first.Entries
-	cost := manifestCost(entries)
-	for o := first; o.More; {
-		if cost > maxManifestBytes {
-			return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
+	parts := [][]wire.Entry{first.Entries}
+	n := uint64(len(first.Entries))
+	charge := func(entries []wire.Entry) error {
+		cost := manifestCost(entries)
+		if *reserved+cost > maxManifestBytes {
+			return fmt.Errorf("%w: the offer's list of files is over %d MiB; send the folder in parts", wire.ErrLimit, maxManifestBytes>>20)
 		}
+		if err := r.budget.reserve(cost, "offers"); err != nil {
+			return err
+		}
+		*reserved += cost
+		return nil
+	}
+	if err := charge(first.Entries); err != nil {
+		return nil, err
+	}
+	for o := first; o.More; {
 		_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
 		m, err := rd.ReadMsg()
 		if err != nil {
@@ -216,23 +230,28 @@ func (r *Receiver) readOffer(s Stream, rd *wire.Reader, first *wire.Offer) ([]wi
 		if !ok || next.ReqID != first.ReqID || next.Part != o.Part+1 {
 			return nil, fmt.Errorf("%w: expected offer part %d", wire.ErrProtocol, o.Part+1)
 		}
-		entries = append(entries, next.Entries...)
-		cost += manifestCost(next.Entries)
-		if uint64(len(entries)) > first.Files {
+		if n += uint64(len(next.Entries)); n > first.Files {
 			return nil, fmt.Errorf("%w: more entries than announced", wire.ErrProtocol)
 		}
+		if err := charge(next.Entries); err != nil {
+			return nil, err
+		}
+		parts = append(parts, next.Entries)
 		o = next
 	}
-	if cost > maxManifestBytes {
-		return nil, fmt.Errorf("%w: manifest over %d MiB", wire.ErrLimit, maxManifestBytes>>20)
+	// One array of the final size: appending part by part would leave
+	// copies of the growing array behind.
+	entries := make([]wire.Entry, 0, n)
+	for _, p := range parts {
+		entries = append(entries, p...)
 	}
 	return entries, nil
 }
 
-func manifestCost(entries []wire.Entry) int {
-	n := 0
+func manifestCost(entries []wire.Entry) int64 {
+	var n int64
 	for _, e := range entries {
-		n += len(e.Path) + entryCost
+		n += int64(len(e.Path)) + entryCost
 	}
 	return n
 }
@@ -243,7 +262,9 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeOf(err), Reason: err.Error()})
 		return nil
 	}
-	entries, err := r.readOffer(s, rd, first)
+	var reserved int64
+	defer func() { r.budget.release(reserved) }()
+	entries, err := r.readOffer(s, rd, first, &reserved)
 	if err != nil {
 		return reject(err)
 	}
@@ -262,7 +283,12 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 	}
 	_ = s.SetReadDeadline(time.Time{}) // a person may take a while to decide
 	if r.Decide != nil {
-		if err := r.Decide(ctx, offer); err != nil {
+		// Meanwhile the sender hears that this receiver is alive, so that
+		// it tells a slow decision from a receiver that went away.
+		stop := r.heartbeat(s, first.ReqID)
+		err := r.Decide(ctx, offer)
+		stop()
+		if err != nil {
 			return reject(err)
 		}
 	}
@@ -296,6 +322,31 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 	}
 	r.notify(Event{Kind: EventDone, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
 	return nil
+}
+
+// heartbeat sends an empty Progress every heartbeatInterval until the
+// returned function is called; that function returns once no heartbeat
+// is being written.
+func (r *Receiver) heartbeat(s Stream, reqID uint64) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(heartbeatInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				_ = s.SetWriteDeadline(time.Now().Add(r.Limits.IdleTimeout))
+				if wire.WriteMsg(s, &wire.Progress{ReqID: reqID}) != nil {
+					return
+				}
+				_ = s.SetWriteDeadline(time.Time{})
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 // supersede ends the transfers a peer already has running: a new offer

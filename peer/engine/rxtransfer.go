@@ -58,13 +58,19 @@ type transfer struct {
 // except f, whose own methods are safe for concurrent use once set.
 type rxFile struct {
 	idx      int
-	entry    wire.Entry
-	key      store.Key
-	f        *store.File // nil until it holds something
-	held     *store.Held // the store holds it complete already
-	sum      []byte      // whole-file hash from the sender
+	f        *store.File  // nil until it holds something
+	held     *store.Held  // the store holds it complete already
+	sum      *chunker.Sum // whole-file hash from the sender
 	complete bool
-	final    string
+}
+
+// entry returns rx's manifest entry.
+func (t *transfer) entry(rx *rxFile) *wire.Entry { return &t.offer.Entries[rx.idx] }
+
+// key returns rx's identity in the store.
+func (t *transfer) key(rx *rxFile) store.Key {
+	e := t.entry(rx)
+	return store.Key{Peer: t.peer, Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: t.chunk}
 }
 
 // FileResult says where a received file ended up.
@@ -99,6 +105,13 @@ func (t *transfer) prepare() error {
 	if err != nil {
 		return err
 	}
+	n := 0
+	for _, e := range t.offer.Entries {
+		if !e.Dir {
+			n++
+		}
+	}
+	slab := make([]rxFile, n) // one allocation, not one per file
 	made := map[string]bool{".": true}
 	for i, e := range t.offer.Entries {
 		dir := e.Path
@@ -114,16 +127,19 @@ func (t *transfer) prepare() error {
 		if e.Dir {
 			continue
 		}
-		rx := &rxFile{idx: i, entry: e, key: store.Key{Peer: t.peer, Path: e.Path, Size: e.Size, MTime: e.MTime, ChunkSize: t.chunk}}
+		rx := &slab[0]
+		slab = slab[1:]
+		rx.idx = i
 		t.files[i] = rx
 		t.remaining++
-		if h, ok := t.st.Completed(rx.key); ok {
+		key := t.key(rx)
+		if h, ok := t.st.Completed(key); ok {
 			rx.held = &h
 			t.confirmed += e.Size
 			continue
 		}
-		if partial(rx.key) {
-			f, err := t.st.Begin(rx.key, e.Mode)
+		if partial(key) {
+			f, err := t.st.Begin(key, e.Mode)
 			if err != nil {
 				return err
 			}
@@ -138,7 +154,7 @@ func (t *transfer) prepare() error {
 // t.mu held.
 func (t *transfer) fileOf(rx *rxFile) (*store.File, error) {
 	if rx.f == nil {
-		f, err := t.st.Begin(rx.key, rx.entry.Mode)
+		f, err := t.st.Begin(t.key(rx), t.entry(rx).Mode)
 		if err != nil {
 			return nil, err
 		}
@@ -311,7 +327,11 @@ func (t *transfer) onDone(d *wire.Done) error {
 		if err != nil {
 			return err
 		}
-		rx.sum = s.Sum
+		if len(s.Sum) != len(chunker.Sum{}) {
+			return fmt.Errorf("%w: a whole-file hash of %d bytes", wire.ErrProtocol, len(s.Sum))
+		}
+		sum := chunker.Sum(s.Sum)
+		rx.sum = &sum
 		t.candidates[rx] = true
 	}
 	if d.Final {
@@ -394,7 +414,7 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 	}
 	idx, err := f.Chunk(d.Offset, d.Length)
 	if err != nil {
-		return fmt.Errorf("%w (%s)", err, Escape(rx.entry.Path))
+		return fmt.Errorf("%w (%s)", err, Escape(t.entry(rx).Path))
 	}
 	p := buf[:d.Length]
 	_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
@@ -560,7 +580,7 @@ func (t *transfer) finish(rx *rxFile) (bool, error) {
 		t.mu.Unlock()
 		return false, nil
 	}
-	sum, held := chunker.Sum(rx.sum), rx.held
+	sum, held := *rx.sum, rx.held
 	var f *store.File
 	var err error
 	if held == nil {
@@ -570,13 +590,15 @@ func (t *transfer) finish(rx *rxFile) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	res := FileResult{Index: rx.idx, Path: rx.entry.Path, Size: rx.entry.Size}
+	e := t.entry(rx)
+	res := FileResult{Index: rx.idx, Path: e.Path, Size: e.Size}
 	if held != nil {
 		if held.Root != sum {
 			// The copy here is not what the sender has now: receive it
 			// again, beside the copy, in the next session.
-			t.st.Contradict(rx.key)
-			return false, fmt.Errorf("%w: %s differs from the copy already here; sending again keeps both", wire.ErrHashMismatch, Escape(rx.entry.Path))
+			key := t.key(rx)
+			t.st.Contradict(&key)
+			return false, fmt.Errorf("%w: %s differs from the copy already here; sending again keeps both", wire.ErrHashMismatch, Escape(t.entry(rx).Path))
 		}
 		res.Name, res.Held, res.Present = held.Name, !held.Present, held.Present
 	} else {
@@ -593,10 +615,10 @@ func (t *transfer) finish(rx *rxFile) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.candidates, rx)
-	rx.complete, rx.final, rx.f = true, res.Name, nil
+	rx.complete, rx.f = true, nil
 	t.remaining--
 	t.complete = append(t.complete, uint32(rx.idx))
-	if res.Name != rx.entry.Path {
+	if res.Name != e.Path {
 		t.names = append(t.names, wire.FileName{File: uint32(rx.idx), Name: res.Name})
 	}
 	t.placed = append(t.placed, res)
@@ -630,10 +652,11 @@ func (t *transfer) progressNow() Progress {
 	defer t.mu.Unlock()
 	p := Progress{Confirmed: t.confirmed, Total: t.offer.Bytes, Received: t.received}
 	for rx := range t.changed {
-		fp := FileProgress{Index: rx.idx, Path: rx.entry.Path, Size: rx.entry.Size, Complete: rx.complete}
+		e := t.entry(rx)
+		fp := FileProgress{Index: rx.idx, Path: e.Path, Size: e.Size, Complete: rx.complete}
 		switch {
 		case rx.complete:
-			fp.Confirmed = rx.entry.Size
+			fp.Confirmed = e.Size
 		case rx.f != nil:
 			fp.Confirmed = rx.f.Held().Size()
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,9 @@ func Send(ctx context.Context, link Link, m *source.Manifest, opts SendOptions) 
 		}
 		// Retries resume a transfer the receiver has accepted; a peer that
 		// was never reached, or said no, gets a prompt answer instead.
-		if ctx.Err() != nil || opts.RetryFor <= 0 || first == nil || !retryable(err) {
+		// A receiver that saw the offer and went away before answering
+		// (killed, say) may be back at once: that too is retried.
+		if ctx.Err() != nil || opts.RetryFor <= 0 || first == nil && !s.offered.Load() || !retryable(err) {
 			return nil, err
 		}
 		if s.progressed.Load() || giveUpAt.IsZero() {
@@ -196,6 +199,7 @@ type sendSession struct {
 	streams    atomic.Uint32 // data streams opened
 	heard      atomic.Int64  // when the receiver last said anything, Unix nanoseconds
 	progressed atomic.Bool   // the receiver confirmed new bytes in this session
+	offered    atomic.Bool   // the whole offer was written
 	res        *Result       // set once the receiver has accepted
 
 	namesMu sync.Mutex
@@ -259,7 +263,8 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 			return fmt.Errorf("send offer: %w", err)
 		}
 	}
-	accept, err := readAccept(rd)
+	s.offered.Store(true)
+	accept, err := readAccept(ctrl, rd)
 	if err != nil {
 		return err
 	}
@@ -327,14 +332,27 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 
 // readAccept reads the receiver's answer to the offer, in as many parts
 // as it comes in.
-func readAccept(rd *wire.Reader) (*wire.Accept, error) {
+func readAccept(ctrl Stream, rd *wire.Reader) (*wire.Accept, error) {
 	var acc *wire.Accept
+	defer func() { _ = ctrl.SetReadDeadline(time.Time{}) }()
 	for {
+		// A receiver that is still deciding says so every
+		// heartbeatInterval; silence for longer means it went away.
+		_ = ctrl.SetReadDeadline(time.Now().Add(stallTimeout))
 		reply, err := rd.ReadMsg()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w while waiting for its answer", errStalled)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("waiting for the receiver's answer: %w", err)
 		}
 		switch r := reply.(type) {
+		case *wire.Progress:
+			// A heartbeat while the receiver decides; it comes before
+			// the answer only.
+			if acc != nil {
+				return nil, fmt.Errorf("%w: progress within the answer to an offer", wire.ErrProtocol)
+			}
 		case *wire.Accept:
 			if acc == nil {
 				acc = r

@@ -97,6 +97,13 @@ func (j *journal) put(r *record) {
 	j.names[r.Name] = r
 }
 
+// len returns the number of files remembered.
+func (j *journal) len() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.keys)
+}
+
 func (j *journal) byKey(id string) *record {
 	j.mu.Lock()
 	defer j.mu.Unlock()

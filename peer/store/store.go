@@ -43,6 +43,16 @@ type Key struct {
 	Size      uint64
 	MTime     int64
 	ChunkSize uint32
+
+	cached string // id(), once computed through a *Key
+}
+
+// ident returns the key's id, computing it once.
+func (k *Key) ident() string {
+	if k.cached == "" {
+		k.cached = k.id()
+	}
+	return k.cached
 }
 
 // id names the key's temporary files: "<source>-<version>", two hashes,
@@ -182,7 +192,10 @@ type Held struct {
 // placed with the same size (then the sender's root must confirm it).
 // Either way the file must still be as dshare left it.
 func (s *Store) Completed(k Key) (Held, bool) {
-	id := k.id()
+	if s.jr.len() == 0 {
+		return Held{}, false // nothing received here yet: no hashing
+	}
+	id := k.ident()
 	s.mu.Lock()
 	contradicted := s.mismatch[id]
 	s.mu.Unlock()
@@ -200,9 +213,9 @@ func (s *Store) Completed(k Key) (Held, bool) {
 
 // Contradict records that the sender's root for k differs from the copy
 // Completed reported, so that k is received again.
-func (s *Store) Contradict(k Key) {
+func (s *Store) Contradict(k *Key) {
 	s.mu.Lock()
-	s.mismatch[k.id()] = true
+	s.mismatch[k.ident()] = true
 	s.mu.Unlock()
 }
 
@@ -211,17 +224,29 @@ func (s *Store) unchanged(r *record) bool {
 	return err == nil && fi.Mode().IsRegular() && uint64(fi.Size()) == r.Size && fi.ModTime().UnixNano() == r.FileMTime
 }
 
-// PartialBytes estimates what temporary files already hold for keys,
-// without loading any resume state.
-func (s *Store) PartialBytes(keys []Key) uint64 {
+// PartialBytes estimates what temporary files already hold for the keys
+// that next yields until it returns false, without loading any resume
+// state.
+func (s *Store) PartialBytes(next func(*Key) bool) uint64 {
 	st, err := s.getStage(false)
 	if err != nil {
 		return 0
 	}
+	names, _ := st.names()
+	parts := make(map[string]bool)
+	for _, n := range names {
+		if id, ok := strings.CutSuffix(n, partExt); ok {
+			parts[id] = true
+		}
+	}
 	var n uint64
-	for _, k := range keys {
-		if b, ok := st.allocated(k.id() + partExt); ok {
-			n += min(b, k.Size)
+	var k Key
+	for len(parts) > 0 && next(&k) {
+		k.cached = ""
+		if id := k.ident(); parts[id] {
+			if b, ok := st.allocated(id + partExt); ok {
+				n += min(b, k.Size)
+			}
 		}
 	}
 	return n
@@ -253,7 +278,10 @@ func (s *Store) Partials() (func(Key) bool, error) {
 		}
 	}
 	return func(k Key) bool {
-		id := k.id()
+		if len(bySource) == 0 && len(ids) == 0 {
+			return false
+		}
+		id := k.ident()
 		src := source(id)
 		if old := bySource[src]; len(old) > 0 {
 			delete(bySource, src)
@@ -287,7 +315,7 @@ func (s *Store) Begin(k Key, mode uint32) (*File, error) {
 	if k.ChunkSize == 0 {
 		return nil, fmt.Errorf("%w: chunk size 0", wire.ErrProtocol)
 	}
-	id := k.id()
+	id := k.ident()
 	s.mu.Lock()
 	if s.live[id] != nil {
 		s.mu.Unlock()
