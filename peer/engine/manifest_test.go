@@ -39,8 +39,8 @@ func heapPeak() (stop func() uint64) {
 // A manifest of a million entries, in 1,000 directories, is validated
 // and answered within 10 s, and the receiver's heap stays within bounds.
 func TestEngineMillionEntries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a million entries: skipped with -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("a million entries, timed: skipped with -short and -race")
 	}
 	ctx := testCtx(t)
 	r, _ := startReceiver(t, Limits{})

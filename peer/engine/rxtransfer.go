@@ -516,19 +516,31 @@ func (t *transfer) commit() (bool, error) {
 	}
 	t.mu.Unlock()
 
-	placed := 0
+	// Seal every file that is ready, make the journal's records of them
+	// durable, then link them under their names: a receiver killed
+	// between the link and the journal would otherwise forget a file it
+	// placed, and receive it again as a copy.
+	var sealed []*rxFile
 	for _, rx := range ready {
-		ok, err := t.finish(rx)
+		ok, err := t.seal(rx)
 		if err != nil {
 			return false, err
 		}
 		if ok {
-			placed++
+			sealed = append(sealed, rx)
 		}
 	}
-	if placed > 0 {
-		// The names and the journal become durable before the sender
-		// hears that the files are in place.
+	if len(sealed) > 0 {
+		if err := t.st.Sync(nil); err != nil {
+			return false, err
+		}
+		for _, rx := range sealed {
+			if err := t.link(rx); err != nil {
+				return false, err
+			}
+		}
+		// The names become durable before the sender hears that the
+		// files are in place.
 		if err := t.st.Sync(nil); err != nil {
 			return false, err
 		}
@@ -570,10 +582,10 @@ func (t *transfer) commit() (bool, error) {
 	return finished, nil
 }
 
-// finish places rx if it is whole, verified and its hash has come, or
-// confirms a held copy against the sender's hash. It reports whether rx
-// is now complete.
-func (t *transfer) finish(rx *rxFile) (bool, error) {
+// seal prepares rx to be placed if it is whole, verified and its hash has
+// come; or confirms a held copy against the sender's hash, which
+// completes it at once. It reports whether rx waits to be linked.
+func (t *transfer) seal(rx *rxFile) (bool, error) {
 	t.mu.Lock()
 	if rx.complete || rx.sum == nil {
 		delete(t.candidates, rx)
@@ -590,40 +602,53 @@ func (t *transfer) finish(rx *rxFile) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	e := t.entry(rx)
-	res := FileResult{Index: rx.idx, Path: e.Path, Size: e.Size}
 	if held != nil {
 		if held.Root != sum {
 			// The copy here is not what the sender has now: receive it
 			// again, beside the copy, in the next session.
-			key := t.key(rx)
-			t.st.Contradict(&key)
+			t.st.Contradict(t.key(rx))
 			return false, fmt.Errorf("%w: %s differs from the copy already here; sending again keeps both", wire.ErrHashMismatch, Escape(t.entry(rx).Path))
 		}
-		res.Name, res.Held, res.Present = held.Name, !held.Present, held.Present
-	} else {
-		if !f.Full() || !f.Verified() {
-			return false, nil
-		}
-		name, err := f.Place(sum, t.r.Overwrite)
-		if err != nil {
-			return false, err
-		}
-		f.Release()
-		res.Name = name
+		t.completed(rx, held.Name, !held.Present, held.Present)
+		return false, nil
 	}
+	if !f.Full() || !f.Verified() {
+		return false, nil
+	}
+	if err := f.Seal(sum, t.r.Overwrite); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// link places a sealed file under its final name.
+func (t *transfer) link(rx *rxFile) error {
+	t.mu.Lock()
+	f := rx.f
+	t.mu.Unlock()
+	name, err := f.Link()
+	if err != nil {
+		return err
+	}
+	f.Release()
+	t.completed(rx, name, false, false)
+	return nil
+}
+
+// completed records that rx is in place under name.
+func (t *transfer) completed(rx *rxFile, name string, held, present bool) {
+	e := t.entry(rx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.candidates, rx)
 	rx.complete, rx.f = true, nil
 	t.remaining--
 	t.complete = append(t.complete, uint32(rx.idx))
-	if res.Name != e.Path {
-		t.names = append(t.names, wire.FileName{File: uint32(rx.idx), Name: res.Name})
+	if name != e.Path {
+		t.names = append(t.names, wire.FileName{File: uint32(rx.idx), Name: name})
 	}
-	t.placed = append(t.placed, res)
+	t.placed = append(t.placed, FileResult{Index: rx.idx, Path: e.Path, Size: e.Size, Name: name, Held: held, Present: present})
 	t.changed[rx] = true
-	return true, nil
 }
 
 // splitProgress keeps Progress frames well under the frame size limit.

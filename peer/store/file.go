@@ -39,10 +39,12 @@ type File struct {
 	direct atomic.Bool // fd has O_DIRECT set; writers sharing fmu may set it together
 	noDir  atomic.Bool // O_DIRECT is not available for this file
 	lru    *lruElem
+
+	seal *sealed // set by Seal, for Link
 }
 
 // Key returns the file's key.
-func (f *File) Key() Key { return f.key }
+func (f *File) Key() Key { k := f.key; k.cached = ""; return k }
 
 func (f *File) chunks() int { return len(f.sums) }
 
@@ -359,34 +361,105 @@ var ErrLost = fmt.Errorf("%w: chunks kept from an earlier run no longer verify",
 // Place checks the whole file against root and moves it under its final
 // name: the offered path or, if that exists and overwrite is off, the
 // first free "name (n).ext". It returns the name used. A file whose root
-// does not match is discarded.
+// does not match is discarded. Place is Seal, Store.Sync and Link in
+// one; a receiver placing many files seals them all, syncs once and
+// links them all.
 func (f *File) Place(root chunker.Sum, overwrite bool) (string, error) {
-	if lost, err := f.Verify(context.Background()); err != nil {
+	if err := f.Seal(root, overwrite); err != nil {
 		return "", err
+	}
+	if err := f.s.Sync(nil); err != nil {
+		return "", err
+	}
+	return f.Link()
+}
+
+// Seal checks the whole file against root, gives it its final mode and
+// times, picks the name it will take, and records in the journal, before
+// it is linked there, which file (by inode) that name will hold. After a
+// crash between Link and the next sync, the record is what tells a
+// restarted receiver that the file arrived; a record whose name does not
+// hold that inode is ignored. A file whose root does not match is
+// discarded.
+func (f *File) Seal(root chunker.Sum, overwrite bool) error {
+	if lost, err := f.Verify(context.Background()); err != nil {
+		return err
 	} else if lost > 0 {
-		return "", fmt.Errorf("%w: %s", ErrLost, f.key.Path)
+		return fmt.Errorf("%w: %s", ErrLost, f.key.Path)
 	}
 	f.mu.Lock()
 	full := f.have.Contains(0, f.key.Size) && f.pending.Size() == 0
 	got := chunker.Root(f.key.Size, f.key.ChunkSize, f.sums)
 	f.mu.Unlock()
 	if !full {
-		return "", fmt.Errorf("%w: %s is not complete", wire.ErrInternal, f.key.Path)
+		return fmt.Errorf("%w: %s is not complete", wire.ErrInternal, f.key.Path)
 	}
 	if got != root {
 		f.Discard()
-		return "", fmt.Errorf("%w: %s does not match the sender's hash", wire.ErrHashMismatch, f.key.Path)
+		return fmt.Errorf("%w: %s does not match the sender's hash", wire.ErrHashMismatch, f.key.Path)
 	}
 	dir, base := path.Split(f.key.Path)
 	if dir == "" {
 		dir = "."
 	}
 	if err := f.s.MkdirAll(dir); err != nil {
-		return "", err
+		return err
 	}
-	parent, err := f.s.root.Open(dir)
+	st, err := f.s.getStage(true)
 	if err != nil {
-		return "", fmt.Errorf("%w: open %s: %w", wire.ErrBadPath, dir, err)
+		return err
+	}
+	return f.use(true, func(fd *os.File) error {
+		if err := setMeta(fd, f.id+partExt, st, f.mode, f.key.MTime); err != nil {
+			return err
+		}
+		fi, err := fd.Stat()
+		if err != nil {
+			return err
+		}
+		f.seal = &sealed{root: got, dir: dir, base: base, overwrite: overwrite, ino: inode(fi), mtime: fi.ModTime().UnixNano()}
+		f.seal.next = f.freeName(0)
+		return f.s.jr.add(f.key, f.id, got, path.Join(dir, numbered(base, f.seal.next)), f.seal.mtime, f.seal.ino)
+	})
+}
+
+// sealed is what Seal decided for Link.
+type sealed struct {
+	root      chunker.Sum
+	dir, base string
+	overwrite bool
+	ino       uint64
+	mtime     int64
+	next      int // the numbered name to try first
+}
+
+// freeName returns the first i from i0 whose numbered name is free (or
+// 0 with overwrite).
+func (f *File) freeName(i0 int) int {
+	if f.seal.overwrite && i0 == 0 {
+		return 0
+	}
+	for i := i0; i < maxCopies; i++ {
+		if _, err := f.s.root.Lstat(path.Join(f.seal.dir, numbered(f.seal.base, i))); err != nil {
+			return i
+		}
+	}
+	return maxCopies
+}
+
+const maxCopies = 1000
+
+// Link puts a sealed file under its final name and returns the name. The
+// file linked is the one verified, through its descriptor. If the name
+// Seal chose was taken meanwhile, the next free one is recorded and used.
+func (f *File) Link() (string, error) {
+	if f.seal == nil {
+		return "", fmt.Errorf("%w: %s is linked before it is sealed", wire.ErrInternal, f.key.Path)
+	}
+	sl := f.seal
+	parent, err := f.s.root.Open(sl.dir)
+	if err != nil {
+		return "", fmt.Errorf("%w: open %s: %w", wire.ErrBadPath, sl.dir, err)
 	}
 	defer parent.Close()
 	st, err := f.s.getStage(true)
@@ -395,27 +468,25 @@ func (f *File) Place(root chunker.Sum, overwrite bool) (string, error) {
 	}
 	var name string
 	err = f.use(true, func(fd *os.File) error {
-		if err := setMeta(fd, f.id+partExt, st, f.mode, f.key.MTime); err != nil {
-			return err
-		}
-		for i := 0; i < 1000; i++ {
-			cand := numbered(base, i)
-			err := st.place(fd, f.id+partExt, parent, cand, overwrite && i == 0)
+		for i := sl.next; i < maxCopies; {
+			cand := numbered(sl.base, i)
+			err := st.place(fd, f.id+partExt, parent, cand, sl.overwrite && i == 0)
 			if errors.Is(err, fs.ErrExist) {
+				if i = f.freeName(i + 1); i < maxCopies {
+					if err := f.s.jr.add(f.key, f.id, sl.root, path.Join(sl.dir, numbered(sl.base, i)), sl.mtime, sl.ino); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			name = path.Join(dir, cand)
+			name = path.Join(sl.dir, cand)
 			return nil
 		}
-		return fmt.Errorf("%w: %s and 999 numbered copies", wire.ErrExists, f.key.Path)
+		return fmt.Errorf("%w: %s and %d numbered copies", wire.ErrExists, f.key.Path, maxCopies-1)
 	})
-	if err != nil {
-		return "", err
-	}
-	fi, err := f.s.root.Lstat(name)
 	if err != nil {
 		return "", err
 	}
@@ -427,9 +498,6 @@ func (f *File) Place(root chunker.Sum, overwrite bool) (string, error) {
 	f.mu.Lock()
 	f.created = false // nothing of it is left in the staging directory
 	f.mu.Unlock()
-	if err := f.s.jr.add(f.key, f.id, got, name, fi.ModTime().UnixNano()); err != nil {
-		return "", err
-	}
 	return name, nil
 }
 

@@ -34,8 +34,9 @@ type record struct {
 	Chunk     uint32 `json:"chunk"`
 	ID        string `json:"id"`
 	Root      string `json:"root"`
-	Name      string `json:"name"`       // where it was placed
-	FileMTime int64  `json:"file_mtime"` // as placed, to notice a later change
+	Name      string `json:"name"`          // where it was placed
+	FileMTime int64  `json:"file_mtime"`    // as placed, to notice a later change
+	Ino       uint64 `json:"ino,omitempty"` // the file placed: a name that holds another is not it
 }
 
 func (r *record) root() chunker.Sum {
@@ -116,9 +117,9 @@ func (j *journal) byName(name string) *record {
 	return j.names[name]
 }
 
-func (j *journal) add(k Key, id string, root chunker.Sum, name string, fileMTime int64) error {
+func (j *journal) add(k Key, id string, root chunker.Sum, name string, fileMTime int64, ino uint64) error {
 	r := &record{Peer: k.Peer, Path: k.Path, Size: k.Size, MTime: k.MTime, Chunk: k.ChunkSize,
-		ID: id, Root: hex.EncodeToString(root[:]), Name: name, FileMTime: fileMTime}
+		ID: id, Root: hex.EncodeToString(root[:]), Name: name, FileMTime: fileMTime, Ino: ino}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.put(r)

@@ -4,6 +4,7 @@ package store
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 )
 
@@ -30,3 +31,4 @@ func (*stage) place(*os.File, string, *os.File, string, bool) error { return err
 func setMeta(*os.File, string, *stage, uint32, int64) error         { return errUnsupported }
 func setDirect(*os.File, bool) error                                { return errUnsupported }
 func diskErr(err error) error                                       { return err }
+func inode(fs.FileInfo) uint64                                      { return 0 }

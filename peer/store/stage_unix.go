@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -190,6 +191,14 @@ func setMeta(f *os.File, name string, s *stage, mode uint32, mtime int64) error 
 		return fmt.Errorf("%w: the temporary file %s was replaced", errNotOurs, name)
 	}
 	return unix.UtimesNanoAt(s.fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// inode returns fi's inode number.
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
 }
 
 // sameFile reports whether base in dir is the file f.

@@ -213,7 +213,7 @@ func (s *Store) Completed(k Key) (Held, bool) {
 
 // Contradict records that the sender's root for k differs from the copy
 // Completed reported, so that k is received again.
-func (s *Store) Contradict(k *Key) {
+func (s *Store) Contradict(k Key) {
 	s.mu.Lock()
 	s.mismatch[k.ident()] = true
 	s.mu.Unlock()
@@ -221,7 +221,8 @@ func (s *Store) Contradict(k *Key) {
 
 func (s *Store) unchanged(r *record) bool {
 	fi, err := s.root.Lstat(r.Name)
-	return err == nil && fi.Mode().IsRegular() && uint64(fi.Size()) == r.Size && fi.ModTime().UnixNano() == r.FileMTime
+	return err == nil && fi.Mode().IsRegular() && uint64(fi.Size()) == r.Size && fi.ModTime().UnixNano() == r.FileMTime &&
+		(r.Ino == 0 || inode(fi) == r.Ino)
 }
 
 // PartialBytes estimates what temporary files already hold for the keys
@@ -272,6 +273,10 @@ func (s *Store) Partials() (func(Key) bool, error) {
 	for _, n := range names {
 		if id, ok := strings.CutSuffix(n, stateExt); ok {
 			ids[id] = true
+		}
+		if strings.HasSuffix(n, ".tmp") && !s.isLive(n) {
+			st.remove(n) // a state being written when the receiver died
+			continue
 		}
 		if src := source(n); len(src) == 24 {
 			bySource[src] = append(bySource[src], n)
