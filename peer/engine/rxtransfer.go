@@ -34,6 +34,7 @@ type transfer struct {
 	data     sync.WaitGroup // receiveData goroutines
 	finished chan struct{}  // closed once the transfer has let go of its files
 	activity atomic.Int64   // when the sender last did something, Unix nanoseconds
+	wrote    atomic.Int64   // when the sender was last written to, Unix nanoseconds
 
 	mu          sync.Mutex
 	files       []*rxFile // by manifest index; nil for directories
@@ -192,7 +193,32 @@ func (t *transfer) abort(err error) { t.cancel(err) }
 func (t *transfer) writeMsg(m wire.Message) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
+	t.wrote.Store(time.Now().UnixNano())
 	return wire.WriteMsg(t.ctrl, m)
+}
+
+// heartbeat tells the sender that this receiver is alive whenever it
+// has said nothing for heartbeatInterval: placing many files or a slow
+// disk can hold the commit loop for longer than the sender waits.
+func (t *transfer) heartbeat() {
+	tick := time.NewTicker(heartbeatInterval / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case now := <-tick.C:
+			if now.Sub(time.Unix(0, t.wrote.Load())) < heartbeatInterval {
+				continue
+			}
+			t.mu.Lock()
+			over, confirmed := t.over, t.confirmed
+			t.mu.Unlock()
+			if over || t.writeMsg(&wire.Progress{ReqID: t.reqID, Bytes: confirmed}) != nil {
+				return
+			}
+		}
+	}
 }
 
 // acceptParts answers the offer, in as many frames as it takes.
@@ -236,6 +262,7 @@ func (t *transfer) run(rd *wire.Reader) error {
 	ctrlErr := make(chan error, 1)
 	go func() { ctrlErr <- t.readControl(rd) }()
 	go t.verifyResumed()
+	go t.heartbeat()
 	commitErr := make(chan error, 1)
 	go func() { commitErr <- t.commitLoop() }()
 	select {
@@ -510,8 +537,15 @@ func (t *transfer) commit() (bool, error) {
 			t.candidates[rx] = true
 		}
 	}
+	// A bounded batch, so that progress reports flow and an abort is
+	// noticed however many files wait; the rest go in the next commit,
+	// at once.
 	var ready []*rxFile
 	for rx := range t.candidates {
+		if len(ready) == maxPlaceBatch {
+			t.poke()
+			break
+		}
 		ready = append(ready, rx)
 	}
 	t.mu.Unlock()
@@ -522,6 +556,9 @@ func (t *transfer) commit() (bool, error) {
 	// placed, and receive it again as a copy.
 	var sealed []*rxFile
 	for _, rx := range ready {
+		if t.ctx.Err() != nil {
+			return false, context.Cause(t.ctx)
+		}
 		ok, err := t.seal(rx)
 		if err != nil {
 			return false, err
@@ -582,6 +619,9 @@ func (t *transfer) commit() (bool, error) {
 	return finished, nil
 }
 
+// maxPlaceBatch bounds the files placed in one commit.
+const maxPlaceBatch = 2048
+
 // seal prepares rx to be placed if it is whole, verified and its hash has
 // come; or confirms a held copy against the sender's hash, which
 // completes it at once. It reports whether rx waits to be linked.
@@ -641,7 +681,7 @@ func (t *transfer) completed(rx *rxFile, name string, held, present bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.candidates, rx)
-	rx.complete, rx.f = true, nil
+	rx.complete, rx.f, rx.sum = true, nil, nil
 	t.remaining--
 	t.complete = append(t.complete, uint32(rx.idx))
 	if name != e.Path {

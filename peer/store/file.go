@@ -61,8 +61,8 @@ func (f *File) resume() error {
 	}
 	part := f.id + partExt
 	if f.chunks() <= 1 {
-		st.remove(part) // too small to keep state for: start over
-		st.remove(f.id + stateExt)
+		// Too small to keep state for: start over. A .part left behind
+		// is replaced when the file is created.
 		return nil
 	}
 	// The state of a file is a few bytes per chunk: refuse a larger one
@@ -402,9 +402,11 @@ func (f *File) Seal(root chunker.Sum, overwrite bool) error {
 	if dir == "" {
 		dir = "."
 	}
-	if err := f.s.MkdirAll(dir); err != nil {
+	parent, release, err := f.s.parent(dir, true)
+	if err != nil {
 		return err
 	}
+	defer release()
 	st, err := f.s.getStage(true)
 	if err != nil {
 		return err
@@ -418,7 +420,7 @@ func (f *File) Seal(root chunker.Sum, overwrite bool) error {
 			return err
 		}
 		f.seal = &sealed{root: got, dir: dir, base: base, overwrite: overwrite, ino: inode(fi), mtime: fi.ModTime().UnixNano()}
-		f.seal.next = f.freeName(0)
+		f.seal.next = f.freeName(parent, 0)
 		return f.s.jr.add(f.key, f.id, got, path.Join(dir, numbered(base, f.seal.next)), f.seal.mtime, f.seal.ino)
 	})
 }
@@ -435,12 +437,12 @@ type sealed struct {
 
 // freeName returns the first i from i0 whose numbered name is free (or
 // 0 with overwrite).
-func (f *File) freeName(i0 int) int {
+func (f *File) freeName(parent *os.File, i0 int) int {
 	if f.seal.overwrite && i0 == 0 {
 		return 0
 	}
 	for i := i0; i < maxCopies; i++ {
-		if _, err := f.s.root.Lstat(path.Join(f.seal.dir, numbered(f.seal.base, i))); err != nil {
+		if !existsAt(parent, numbered(f.seal.base, i)) {
 			return i
 		}
 	}
@@ -457,11 +459,11 @@ func (f *File) Link() (string, error) {
 		return "", fmt.Errorf("%w: %s is linked before it is sealed", wire.ErrInternal, f.key.Path)
 	}
 	sl := f.seal
-	parent, err := f.s.root.Open(sl.dir)
+	parent, release, err := f.s.parent(sl.dir, true)
 	if err != nil {
-		return "", fmt.Errorf("%w: open %s: %w", wire.ErrBadPath, sl.dir, err)
+		return "", err
 	}
-	defer parent.Close()
+	defer release()
 	st, err := f.s.getStage(true)
 	if err != nil {
 		return "", err
@@ -472,7 +474,7 @@ func (f *File) Link() (string, error) {
 			cand := numbered(sl.base, i)
 			err := st.place(fd, f.id+partExt, parent, cand, sl.overwrite && i == 0)
 			if errors.Is(err, fs.ErrExist) {
-				if i = f.freeName(i + 1); i < maxCopies {
+				if i = f.freeName(parent, i+1); i < maxCopies {
 					if err := f.s.jr.add(f.key, f.id, sl.root, path.Join(sl.dir, numbered(sl.base, i)), sl.mtime, sl.ino); err != nil {
 						return err
 					}
@@ -490,7 +492,9 @@ func (f *File) Link() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st.remove(f.id + stateExt)
+	if f.chunks() > 1 { // smaller files keep no state
+		st.remove(f.id + stateExt)
+	}
 	f.fmu.Lock()
 	f.s.pool.remove(f)
 	f.closeFD()

@@ -193,6 +193,30 @@ func setMeta(f *os.File, name string, s *stage, mode uint32, mtime int64) error 
 	return unix.UtimesNanoAt(s.fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 }
 
+// statInfo is what statAt reports.
+type statInfo struct {
+	regular bool
+	size    uint64
+	mtime   int64
+	ino     uint64
+}
+
+// statAt stats name in dir without following a link.
+func statAt(dir *os.File, name string) (statInfo, bool) {
+	var st unix.Stat_t
+	if unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return statInfo{}, false
+	}
+	return statInfo{regular: st.Mode&unix.S_IFMT == unix.S_IFREG, size: uint64(st.Size),
+		mtime: st.Mtim.Nano(), ino: uint64(st.Ino)}, true
+}
+
+// existsAt reports whether name exists in dir, link or not.
+func existsAt(dir *os.File, name string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+}
+
 // inode returns fi's inode number.
 func inode(fi fs.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -90,6 +90,12 @@ type Store struct {
 	smu   sync.Mutex
 	stage *stage // nil until a file needs it
 
+	// Open directories for placing files, kept for a commit cycle so
+	// that a folder of many files is not walked again for each one.
+	dmu    sync.RWMutex // held shared while a directory is in use
+	dirsMu sync.Mutex   // guards dirs
+	dirs   map[string]*os.File
+
 	mu       sync.Mutex
 	live     map[string]*File
 	mismatch map[string]bool // keys whose held copy the sender contradicted
@@ -122,8 +128,58 @@ func Open(dir string, opts Options) (*Store, error) {
 		live: map[string]*File{}, mismatch: map[string]bool{}}, nil
 }
 
+// maxDirs bounds the directories kept open between commits.
+const maxDirs = 16
+
+// parent returns directory p below the store's directory, open, creating
+// it if need be and create is set. Call release once done with it.
+func (s *Store) parent(p string, create bool) (dir *os.File, release func(), err error) {
+	if p = strings.TrimSuffix(p, "/"); p == "" {
+		p = "."
+	}
+	s.dmu.RLock()
+	s.dirsMu.Lock()
+	d := s.dirs[p]
+	s.dirsMu.Unlock()
+	if d == nil {
+		d, err = s.root.Open(p)
+		if create && errors.Is(err, fs.ErrNotExist) {
+			if err = s.MkdirAll(p); err == nil {
+				d, err = s.root.Open(p)
+			}
+		}
+		if err != nil {
+			s.dmu.RUnlock()
+			return nil, nil, fmt.Errorf("%w: open %s: %w", wire.ErrBadPath, p, err)
+		}
+		s.dirsMu.Lock()
+		if s.dirs == nil {
+			s.dirs = map[string]*os.File{}
+		}
+		if old := s.dirs[p]; old != nil || len(s.dirs) >= maxDirs {
+			s.dirsMu.Unlock()
+			// Not kept: closed when done.
+			return d, func() { d.Close(); s.dmu.RUnlock() }, nil
+		}
+		s.dirs[p] = d
+		s.dirsMu.Unlock()
+	}
+	return d, s.dmu.RUnlock, nil
+}
+
+// closeDirs closes the directories kept open, once none is in use.
+func (s *Store) closeDirs() {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	for p, d := range s.dirs {
+		d.Close()
+		delete(s.dirs, p)
+	}
+}
+
 // Close releases every open file. Partial files stay for a resume.
 func (s *Store) Close() error {
+	s.closeDirs()
 	s.pool.closeAll()
 	s.smu.Lock()
 	if s.stage != nil {
@@ -203,10 +259,10 @@ func (s *Store) Completed(k Key) (Held, bool) {
 		return Held{}, false
 	}
 	if r := s.jr.byKey(id); r != nil && s.unchanged(r) {
-		return Held{Name: r.Name, Root: r.root()}, true
+		return Held{Name: r.Name, Root: r.Root}, true
 	}
 	if r := s.jr.byName(k.Path); r != nil && r.Size == k.Size && r.Chunk == k.ChunkSize && s.unchanged(r) {
-		return Held{Name: r.Name, Root: r.root(), Present: true}, true
+		return Held{Name: r.Name, Root: r.Root, Present: true}, true
 	}
 	return Held{}, false
 }
@@ -219,10 +275,15 @@ func (s *Store) Contradict(k Key) {
 	s.mu.Unlock()
 }
 
-func (s *Store) unchanged(r *record) bool {
-	fi, err := s.root.Lstat(r.Name)
-	return err == nil && fi.Mode().IsRegular() && uint64(fi.Size()) == r.Size && fi.ModTime().UnixNano() == r.FileMTime &&
-		(r.Ino == 0 || inode(fi) == r.Ino)
+func (s *Store) unchanged(r *placed) bool {
+	dir, base := path.Split(r.Name)
+	parent, release, err := s.parent(dir, false)
+	if err != nil {
+		return false
+	}
+	defer release()
+	fi, ok := statAt(parent, base)
+	return ok && fi.regular && fi.size == r.Size && fi.mtime == r.FileMTime && (r.Ino == 0 || fi.ino == r.Ino)
 }
 
 // PartialBytes estimates what temporary files already hold for the keys
@@ -340,6 +401,9 @@ func (s *Store) Begin(k Key, mode uint32) (*File, error) {
 // Commit makes what files have written durable and returns, per file,
 // the ranges that became durable. One sync covers all of them.
 func (s *Store) Commit(files []*File) ([]*chunker.Set, error) {
+	// A new cycle: directories are looked up afresh, so that one renamed
+	// meanwhile is not written through an old descriptor.
+	s.closeDirs()
 	snaps := make([]*chunker.Set, len(files))
 	var fds []*os.File
 	for i, f := range files {
