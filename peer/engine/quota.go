@@ -18,8 +18,8 @@ func (r *Receiver) checkSpace(from string, chunk uint32, entries []wire.Entry, t
 		return fmt.Errorf("%w: %s offered, this receiver takes at most %s", wire.ErrTooLarge, FormatBytes(total), FormatBytes(max))
 	}
 	free, ok := freeSpace(r.Dir)
-	if !ok {
-		return nil
+	if !ok || total+r.Limits.FreeMargin <= free {
+		return nil // fits whatever is held already: no need to look
 	}
 	i := 0
 	held := r.store.PartialBytes(func(k *store.Key) bool {

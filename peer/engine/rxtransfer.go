@@ -113,6 +113,7 @@ func (t *transfer) prepare() error {
 		}
 	}
 	slab := make([]rxFile, n) // one allocation, not one per file
+	remembers := t.st.Remembers()
 	made := map[string]bool{".": true}
 	for i, e := range t.offer.Entries {
 		dir := e.Path
@@ -133,7 +134,10 @@ func (t *transfer) prepare() error {
 		rx.idx = i
 		t.files[i] = rx
 		t.remaining++
-		key := t.key(rx)
+		if !remembers {
+			continue
+		}
+		key := t.key(rx).Identified()
 		if h, ok := t.st.Completed(key); ok {
 			rx.held = &h
 			t.confirmed += e.Size

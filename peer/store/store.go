@@ -47,6 +47,13 @@ type Key struct {
 	cached string // id(), once computed through a *Key
 }
 
+// Identified returns k with its id computed, so that the store's lookups
+// of it do not hash it again.
+func (k Key) Identified() Key {
+	k.ident()
+	return k
+}
+
 // ident returns the key's id, computing it once.
 func (k *Key) ident() string {
 	if k.cached == "" {
@@ -136,6 +143,12 @@ const maxDirs = 16
 func (s *Store) parent(p string, create bool) (dir *os.File, release func(), err error) {
 	if p = strings.TrimSuffix(p, "/"); p == "" {
 		p = "."
+	}
+	s.dirsMu.Lock()
+	full := len(s.dirs) >= maxDirs && s.dirs[p] == nil
+	s.dirsMu.Unlock()
+	if full {
+		s.closeDirs() // files come folder by folder: start the cache over
 	}
 	s.dmu.RLock()
 	s.dirsMu.Lock()
@@ -265,6 +278,17 @@ func (s *Store) Completed(k Key) (Held, bool) {
 		return Held{Name: r.Name, Root: r.Root, Present: true}, true
 	}
 	return Held{}, false
+}
+
+// Remembers reports whether the store may hold anything of an offer:
+// files it placed before, or partial files. When it does not, looking
+// keys up is pointless.
+func (s *Store) Remembers() bool {
+	if s.jr.len() > 0 {
+		return true
+	}
+	_, err := s.getStage(false)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // Contradict records that the sender's root for k differs from the copy
