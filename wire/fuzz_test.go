@@ -10,12 +10,14 @@ func allMessages() []Message {
 	return []Message{
 		&Offer{ReqID: 7, ChunkSize: 1 << 20, Files: 2, Bytes: 5, Entries: []Entry{{Path: "a/b.txt", Size: 5, Mode: 0o644, MTime: 1}, {Path: "e", Dir: true}}},
 		&Accept{ReqID: 7, Have: []FileRanges{{File: 0, Ranges: []Range{{Off: 0, Len: 4096}}}}},
+		&Accept{ReqID: 7, Held: []FileSum{{File: 2, Sum: make([]byte, 32)}}, More: true},
 		&Reject{Code: CodeRejected, Reason: "declined"},
 		&Get{ReqID: 9, Paths: []string{"docs/x.pdf"}, Priority: 2},
 		&Start{ReqID: 7},
 		&Data{File: 1, Offset: 1 << 20, Length: 3, Hash: testHash},
 		&Sleep{Millis: 1500, Reason: "busy"},
 		&Progress{ReqID: 7, Bytes: 4096, Confirmed: []FileRanges{{File: 0, Ranges: []Range{{Off: 0, Len: 4096}}}}, Complete: []uint32{0}},
+		&Progress{ReqID: 7, Complete: []uint32{1}, Names: []FileName{{File: 1, Name: "a (1).txt"}}},
 		&Done{ReqID: 7, Final: true, Sums: []FileSum{{File: 0, Sum: testHash}}},
 		&Error{Code: CodeNoSpace, Message: "disk full"},
 	}
