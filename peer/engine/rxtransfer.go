@@ -47,6 +47,8 @@ type transfer struct {
 	confirmed   uint64
 	received    uint64 // payload bytes read in this session
 	remaining   int
+	waiting     int        // files written whole, not yet placed
+	room        *sync.Cond // on mu: signalled as waiting files are placed
 	senderDone  bool
 	over        bool // every file is in place and Done is on its way
 	streams     int  // data streams open now
@@ -62,6 +64,7 @@ type rxFile struct {
 	f        *store.File  // nil until it holds something
 	held     *store.Held  // the store holds it complete already
 	sum      *chunker.Sum // whole-file hash from the sender
+	written  bool         // every chunk is written; counted in waiting until placed
 	complete bool
 }
 
@@ -91,6 +94,12 @@ func newTransfer(ctx context.Context, r *Receiver, ctrl Stream, conn io.Closer, 
 		dirty: map[*rxFile]bool{}, candidates: map[*rxFile]bool{}, changed: map[*rxFile]bool{},
 	}
 	t.ctx, t.cancel = context.WithCancelCause(ctx)
+	t.room = sync.NewCond(&t.mu)
+	context.AfterFunc(t.ctx, func() {
+		t.mu.Lock()
+		t.room.Broadcast() // data streams waiting for room give up
+		t.mu.Unlock()
+	})
 	t.activity.Store(time.Now().UnixNano())
 	if err := t.prepare(); err != nil {
 		t.close()
@@ -436,18 +445,37 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 	t.mu.Lock()
 	rx, err := t.file(d.File)
 	var f *store.File
+	skip := false
 	if err == nil {
-		f, err = t.fileOf(rx)
+		skip = rx.complete || rx.held != nil
+		// Files written whole but not yet placed wait for a commit; a
+		// new file waits for room among them, so that a sender faster
+		// than the disk does not make the receiver hold every file of a
+		// large folder at once.
+		for !skip && rx.f == nil && t.waiting >= maxWaiting && t.ctx.Err() == nil {
+			t.room.Wait()
+		}
+		if err = context.Cause(t.ctx); err == nil && !skip {
+			f, err = t.fileOf(rx)
+		}
 	}
 	t.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	p := buf[:d.Length]
+	if skip {
+		// Already here: read the chunk and forget it.
+		if d.Length > uint32(len(buf)) {
+			return fmt.Errorf("%w: a chunk of %d bytes", wire.ErrProtocol, d.Length)
+		}
+		_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
+		return rd.Payload(p)
+	}
 	idx, err := f.Chunk(d.Offset, d.Length)
 	if err != nil {
 		return fmt.Errorf("%w (%s)", err, Escape(t.entry(rx).Path))
 	}
-	p := buf[:d.Length]
 	_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
 	if err := rd.Payload(p); err != nil {
 		return err
@@ -456,9 +484,8 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 	sum := chunker.Hash(p)
 	t.mu.Lock()
 	t.received += uint64(len(p))
-	skip := rx.complete || rx.held != nil
 	t.mu.Unlock()
-	if skip || string(sum[:]) != string(d.Hash) {
+	if string(sum[:]) != string(d.Hash) {
 		return nil // damaged chunks are not recorded: a later session sends them again
 	}
 	wrote, err := f.Write(idx, p, sum)
@@ -469,9 +496,16 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 		return err
 	}
 	if wrote {
+		whole := f.Held().Contains(0, t.entry(rx).Size)
 		t.mu.Lock()
 		if rx.f == f {
 			t.dirty[rx] = true
+			if whole && !rx.written {
+				rx.written = true
+				if t.waiting++; t.waiting >= maxWaiting/4 {
+					t.poke() // enough to place: do not wait for the tick
+				}
+			}
 		}
 		t.mu.Unlock()
 	}
@@ -626,6 +660,10 @@ func (t *transfer) commit() (bool, error) {
 // maxPlaceBatch bounds the files placed in one commit.
 const maxPlaceBatch = 2048
 
+// maxWaiting bounds the files written whole but not yet placed; data for
+// further files waits until some are placed.
+const maxWaiting = 4096
+
 // seal prepares rx to be placed if it is whole, verified and its hash has
 // come; or confirms a held copy against the sender's hash, which
 // completes it at once. It reports whether rx waits to be linked.
@@ -686,6 +724,12 @@ func (t *transfer) completed(rx *rxFile, name string, held, present bool) {
 	defer t.mu.Unlock()
 	delete(t.candidates, rx)
 	rx.complete, rx.f, rx.sum = true, nil, nil
+	if rx.written {
+		rx.written = false
+		t.waiting--
+		t.room.Broadcast()
+	}
+	t.activity.Store(time.Now().UnixNano()) // placing files is progress too
 	t.remaining--
 	t.complete = append(t.complete, uint32(rx.idx))
 	if name != e.Path {

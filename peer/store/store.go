@@ -184,6 +184,8 @@ func (s *Store) parent(p string, create bool) (dir *os.File, release func(), err
 func (s *Store) closeDirs() {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
+	s.dirsMu.Lock()
+	defer s.dirsMu.Unlock()
 	for p, d := range s.dirs {
 		d.Close()
 		delete(s.dirs, p)
