@@ -8,8 +8,7 @@ func TestAcceptGolden(t *testing.T) {
 }
 
 func TestAcceptHeldGolden(t *testing.T) {
-	checkGolden(t, &Accept{ReqID: 7, Held: []FileSum{{File: 2, Sum: testHash}}},
-		"020000002ba201070381a20102025820000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+	checkGolden(t, &Accept{ReqID: 7, Held: []uint32{2}}, "0200000006a20107038102")
 }
 
 func TestAcceptMoreGolden(t *testing.T) {

@@ -89,6 +89,11 @@ type Reader struct {
 	br      *bufio.Reader
 	body    []byte
 	pending int64 // payload bytes of the last Data frame not yet consumed
+
+	// Grow, if set, is asked before the body buffer grows by n bytes; an
+	// error stops the read. It lets the owner count what peers make it
+	// hold against a budget.
+	Grow func(n int) error
 }
 
 // NewReader returns a Reader on r.
@@ -142,7 +147,13 @@ func (r *Reader) readBody(n int) ([]byte, error) {
 	buf, got := r.body[:cap(r.body)], 0
 	for got < n {
 		if got == len(buf) {
-			nb := make([]byte, min(n, max(2*len(buf), bodyStep)))
+			size := min(n, max(2*len(buf), bodyStep))
+			if r.Grow != nil {
+				if err := r.Grow(size - len(buf)); err != nil {
+					return nil, err
+				}
+			}
+			nb := make([]byte, size)
 			copy(nb, buf[:got])
 			buf, r.body = nb, nb
 		}

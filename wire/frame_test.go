@@ -290,3 +290,34 @@ func TestReadMsgLargeBodyTruncated(t *testing.T) {
 		}
 	}
 }
+
+// Grow is asked before the body buffer grows, and its error stops the
+// read before the memory is taken.
+func TestReadMsgGrowHook(t *testing.T) {
+	full := mustFrame(t, maxOffer(t))
+	r := NewReader(bytes.NewReader(full))
+	var asked int
+	errBudget := errors.New("over budget")
+	r.Grow = func(n int) error {
+		if asked+n > 256<<10 {
+			return errBudget
+		}
+		asked += n
+		return nil
+	}
+	if _, err := r.ReadMsg(); !errors.Is(err, errBudget) {
+		t.Fatalf("got %v, want the hook's error", err)
+	}
+	if cap(r.body) > 256<<10 || asked != cap(r.body) {
+		t.Fatalf("buffer %d bytes, %d asked for", cap(r.body), asked)
+	}
+	// Without a limit the whole frame reads, every byte asked for.
+	r, asked = NewReader(bytes.NewReader(full)), 0
+	r.Grow = func(n int) error { asked += n; return nil }
+	if _, err := r.ReadMsg(); err != nil {
+		t.Fatal(err)
+	}
+	if asked != cap(r.body) || asked < MaxBodySize {
+		t.Fatalf("asked for %d bytes, buffer %d", asked, cap(r.body))
+	}
+}

@@ -10,7 +10,7 @@ func allMessages() []Message {
 	return []Message{
 		&Offer{ReqID: 7, ChunkSize: 1 << 20, Files: 2, Bytes: 5, Entries: []Entry{{Path: "a/b.txt", Size: 5, Mode: 0o644, MTime: 1}, {Path: "e", Dir: true}}},
 		&Accept{ReqID: 7, Have: []FileRanges{{File: 0, Ranges: []Range{{Off: 0, Len: 4096}}}}},
-		&Accept{ReqID: 7, Held: []FileSum{{File: 2, Sum: make([]byte, 32)}}, More: true},
+		&Accept{ReqID: 7, Held: []uint32{2}, More: true},
 		&Reject{Code: CodeRejected, Reason: "declined"},
 		&Get{ReqID: 9, Paths: []string{"docs/x.pdf"}, Priority: 2},
 		&Start{ReqID: 7},

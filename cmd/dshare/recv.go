@@ -20,7 +20,7 @@ import (
 
 // recvMemoryLimit is the receiver's soft memory limit: the engine's
 // budget for all peers plus room for the rest of the process.
-const recvMemoryLimit = peer.DefaultMemory + 48<<20
+const recvMemoryLimit = peer.DefaultMemory + 16<<20
 
 func runRecv(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "recv", "recv [--dir DIR] [--listen MULTIADDR]... [--yes] [--once] [--overwrite] [--from PEER]... [--max-bytes SIZE]")

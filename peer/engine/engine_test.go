@@ -368,13 +368,15 @@ func TestEngineSilentSender(t *testing.T) {
 // instead of allocating its chunk buffer.
 func TestEngineMemoryBudget(t *testing.T) {
 	ctx := testCtx(t)
-	r, _ := startReceiver(t, Limits{Memory: testChunk})
-	if err := r.budget.reserve(1, "test"); err != nil {
-		t.Fatal(err)
-	}
+	r, _ := startReceiver(t, Limits{})
 	h := &hostile{t: t, ctx: ctx, link: link(t, ctx, r, "mallory")}
 	_ = h.link.Connect(ctx)
 	h.offer(3, "f.bin", 2*testChunk)
+	// Spend the budget but for a data stream's reader and first frame.
+	spare := int64(readBufSize + 4<<10)
+	if err := r.budget.reserve(r.Limits.Memory-r.budget.Used()-spare, "test"); err != nil {
+		t.Fatal(err)
+	}
 	s, rd := h.open()
 	h.write(s, &wire.Start{ReqID: 3})
 	m, err := rd.ReadMsg()
@@ -383,5 +385,18 @@ func TestEngineMemoryBudget(t *testing.T) {
 	}
 	if e, ok := m.(*wire.Error); !ok || !errors.Is(e.Err(), wire.ErrBusy) {
 		t.Fatalf("data stream over budget answered %v", m)
+	}
+	// A stream that cannot even get its reader is refused too.
+	if err := r.budget.reserve(spare, "test"); err != nil {
+		t.Fatal(err)
+	}
+	s2, rd2 := h.open()
+	h.write(s2, &wire.Start{ReqID: 3})
+	m, err = rd2.ReadMsg()
+	if err != nil {
+		t.Fatalf("stream over budget: %v", err)
+	}
+	if e, ok := m.(*wire.Error); !ok || !errors.Is(e.Err(), wire.ErrBusy) {
+		t.Fatalf("stream over budget answered %v", m)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dshare/dshare/peer/store"
@@ -148,16 +150,33 @@ func (r *Receiver) handle(ctx context.Context, s Stream, from string, conn io.Cl
 	stop := context.AfterFunc(ctx, func() { _ = s.Reset(wire.CodeCanceled) })
 	defer stop()
 	if r.Allow != nil && !r.Allow(from) {
-		err := fmt.Errorf("%w: %s is not on this receiver's --from list", wire.ErrUnauthorized, from)
+		err := fmt.Errorf("%w: %s is not among the peers this receiver accepts", wire.ErrUnauthorized, from)
 		r.notify(Event{Kind: EventRejected, Peer: from, Err: err})
 		_ = s.SetWriteDeadline(time.Now().Add(r.Limits.IdleTimeout))
 		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeUnauthorized, Reason: err.Error()})
 		_ = s.Close()
 		return
 	}
+	// What a stream makes the receiver hold, its read buffer and frame
+	// bodies as they grow, comes out of the budget shared by all peers.
+	var held atomic.Int64
+	defer func() { r.budget.release(held.Load()) }()
+	if err := r.budget.reserve(readBufSize, "streams"); err != nil {
+		r.refuse(s, err)
+		return
+	}
+	held.Store(readBufSize)
 	_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
 	rd := wire.NewReader(s)
+	rd.Grow = func(n int) error {
+		if err := r.budget.reserve(int64(n), "frames"); err != nil {
+			return err
+		}
+		held.Add(int64(n))
+		return nil
+	}
 	m, err := rd.ReadMsg()
+	err = r.idleErr(err)
 	if err == nil {
 		switch m := m.(type) {
 		case *wire.Offer:
@@ -173,6 +192,18 @@ func (r *Receiver) handle(ctx context.Context, s Stream, from string, conn io.Cl
 		return
 	}
 	s.Close()
+}
+
+// readBufSize is what a stream's frame reader buffers.
+const readBufSize = 64 << 10
+
+// idleErr turns a read that hit the idle deadline into a timeout that
+// says so.
+func (r *Receiver) idleErr(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: the peer sent nothing for %v", wire.ErrTimeout, r.Limits.IdleTimeout)
+	}
+	return err
 }
 
 // reported marks an error the peer has already been told about.
@@ -224,7 +255,7 @@ func (r *Receiver) readOffer(s Stream, rd *wire.Reader, first *wire.Offer, reser
 		_ = s.SetReadDeadline(time.Now().Add(r.Limits.IdleTimeout))
 		m, err := rd.ReadMsg()
 		if err != nil {
-			return nil, err
+			return nil, r.idleErr(err)
 		}
 		next, ok := m.(*wire.Offer)
 		if !ok || next.ReqID != first.ReqID || next.Part != o.Part+1 {

@@ -33,8 +33,12 @@ type transfer struct {
 
 	data     sync.WaitGroup // receiveData goroutines
 	finished chan struct{}  // closed once the transfer has let go of its files
-	activity atomic.Int64   // when the sender last did something, Unix nanoseconds
+	activity atomic.Int64   // when the transfer last made progress, Unix nanoseconds
 	wrote    atomic.Int64   // when the sender was last written to, Unix nanoseconds
+	heard    atomic.Int64   // the sender's last heartbeat, Unix nanoseconds
+	// hashAllowance is how long the sender may take to hash what this
+	// receiver holds, heartbeating, without new data.
+	hashAllowance time.Duration
 
 	mu          sync.Mutex
 	files       []*rxFile // by manifest index; nil for directories
@@ -105,6 +109,7 @@ func newTransfer(ctx context.Context, r *Receiver, ctrl Stream, conn io.Closer, 
 		t.close()
 		return nil, err
 	}
+	t.hashAllowance = time.Duration(t.confirmed/hashRate) * time.Second
 	return t, nil
 }
 
@@ -253,7 +258,7 @@ func (t *transfer) acceptParts() []*wire.Accept {
 		case rx == nil:
 		case rx.held != nil:
 			add()
-			cur.Held = append(cur.Held, wire.FileSum{File: uint32(rx.idx), Sum: rx.held.Root[:]})
+			cur.Held = append(cur.Held, uint32(rx.idx))
 		case rx.f != nil:
 			if h := rx.f.Held(); h.Size() > 0 {
 				add()
@@ -359,8 +364,8 @@ func (t *transfer) onDone(d *wire.Done) error {
 	defer t.mu.Unlock()
 	if !t.senderDone {
 		// Until its final Done, a sender hashing what is held says so
-		// every few seconds; after it, only data counts as activity.
-		t.activity.Store(time.Now().UnixNano())
+		// every few seconds.
+		t.heard.Store(time.Now().UnixNano())
 	}
 	for _, s := range d.Sums {
 		rx, err := t.file(s.File)
@@ -428,7 +433,7 @@ func (t *transfer) receiveData(ctx context.Context, s Stream, rd *wire.Reader) e
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return err
+			return t.r.idleErr(err)
 		}
 		d, ok := m.(*wire.Data)
 		if !ok {
@@ -480,7 +485,6 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 	if err := rd.Payload(p); err != nil {
 		return err
 	}
-	t.activity.Store(time.Now().UnixNano())
 	sum := chunker.Hash(p)
 	t.mu.Lock()
 	t.received += uint64(len(p))
@@ -496,6 +500,9 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 		return err
 	}
 	if wrote {
+		// Only a new, verified chunk is progress: a peer repeating
+		// chunks or sending damaged ones does not hold a transfer open.
+		t.activity.Store(time.Now().UnixNano())
 		whole := f.Held().Contains(0, t.entry(rx).Size)
 		t.mu.Lock()
 		if rx.f == f {
@@ -512,6 +519,26 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 	return nil
 }
 
+// idle returns an error once the transfer has made no progress for the
+// idle timeout. A sender that says it is still hashing what the receiver
+// holds gets the time that hashing takes at a modest rate on top, and no
+// more: heartbeats alone do not hold a transfer open.
+func (t *transfer) idle(now time.Time) error {
+	limit := t.r.Limits.IdleTimeout
+	idle := now.Sub(time.Unix(0, t.activity.Load()))
+	if idle <= limit {
+		return nil
+	}
+	if now.Sub(time.Unix(0, t.heard.Load())) <= limit && idle <= limit+t.hashAllowance {
+		return nil
+	}
+	return fmt.Errorf("%w: the sender made no progress for %v", wire.ErrTimeout, idle.Round(time.Second))
+}
+
+// hashRate is the slowest rate at which a sender is expected to hash what
+// the receiver holds before its final Done.
+const hashRate = 32 << 20
+
 // commitLoop makes received data durable at a steady pace, confirms it to
 // the sender and places files. It returns nil once everything is done.
 func (t *transfer) commitLoop() error {
@@ -523,8 +550,8 @@ func (t *transfer) commitLoop() error {
 		case <-t.ctx.Done():
 			return context.Cause(t.ctx)
 		case now := <-tick.C:
-			if idle := now.Sub(time.Unix(0, t.activity.Load())); idle > t.r.Limits.IdleTimeout {
-				return fmt.Errorf("%w: the sender sent nothing for %v", wire.ErrTimeout, idle.Round(time.Second))
+			if err := t.idle(now); err != nil {
+				return err
 			}
 			if now.Sub(lastCommit) < commitInterval {
 				t.recordWritten()

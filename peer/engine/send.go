@@ -422,11 +422,11 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 		have[int(fr.File)] = set
 	}
 	held := make(map[int]bool, len(a.Held))
-	for _, h := range a.Held {
-		if int(h.File) >= len(s.files) || s.m.Entries[h.File].Dir {
-			return nil, nil, fmt.Errorf("%w: accept holds file %d", wire.ErrProtocol, h.File)
+	for _, i := range a.Held {
+		if int(i) >= len(s.files) || s.m.Entries[i].Dir {
+			return nil, nil, fmt.Errorf("%w: accept holds file %d", wire.ErrProtocol, i)
 		}
-		held[int(h.File)] = true
+		held[int(i)] = true
 	}
 	res := &Result{}
 	// Chunks to send come first, and chunks the receiver holds (hashed

@@ -50,7 +50,7 @@ func openStage(target *os.File, create bool) (*stage, error) {
 		if errors.Is(err, unix.ENOENT) {
 			return nil, fs.ErrNotExist
 		}
-		return nil, fmt.Errorf("%w: %s is not a directory of dshare's own (%w); remove it", wire.ErrBadPath, StageName, err)
+		return nil, fmt.Errorf("%w: the receiver's staging directory is not its own (%w); the receiver's owner must remove it", wire.ErrBadPath, err)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -59,7 +59,7 @@ func openStage(target *os.File, create bool) (*stage, error) {
 	}
 	if int(st.Uid) != os.Geteuid() {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%w: %s belongs to another user; remove it", wire.ErrBadPath, StageName)
+		return nil, fmt.Errorf("%w: the receiver's staging directory belongs to another user; the receiver's owner must remove it", wire.ErrBadPath)
 	}
 	if st.Mode&0o077 != 0 {
 		if err := unix.Fchmod(fd, 0o700); err != nil {
