@@ -776,23 +776,6 @@ func hxRSS(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// hxResetPeak waits up to 30 s for the receiver to return to the system
-// what an earlier case left, then resets its VmHWM to its current RSS, so
-// that the next peak belongs to one case. It returns that RSS, how long
-// the wait took, and whether the kernel allowed the reset (if not, VmHWM
-// is cumulative). The wait is short because the receiver runs under a soft
-// memory limit: what an earlier case left cannot add to a later peak
-// beyond that limit, only shift where under it the peak falls.
-func hxResetPeak(t *testing.T, pid int) (int64, time.Duration, bool) {
-	t.Helper()
-	began := time.Now()
-	for end := began.Add(30 * time.Second); hxRSS(t, pid) > 96<<20 && time.Now().Before(end); {
-		time.Sleep(500 * time.Millisecond) // polling /proc: the process gives no event for this
-	}
-	err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-	return hxRSS(t, pid), time.Since(began), err == nil
-}
-
 // hxRSSParts reads a process's resident anonymous memory and its resident
 // file pages (mostly its own binary), which no Go memory limit covers.
 func hxRSSParts(t *testing.T, pid int) (anon, file int64) {
@@ -943,8 +926,10 @@ func TestHxMemory(t *testing.T) {
 	const limit = 256 << 20
 	seed := hxSeed(t)
 	w := newWorld(t)
-	recv, addr := receiver(t, t.TempDir(), w.target, "--yes", "--idle-timeout", idle.String())
-	pid := recv.cmd.Process.Pid
+	// Each case gets a receiver of its own, so that its peak is its own.
+	var recv *proc
+	var addr string
+	var pid int
 	manifest := hxMaxManifest(t)
 	t.Logf("maximal manifest: %d parts of %d bytes", len(manifest), len(manifest[0]))
 
@@ -952,13 +937,15 @@ func TestHxMemory(t *testing.T) {
 	var report []string
 	measure := func(name, slug string, attack func(t *testing.T) string) {
 		t.Run(name, func(t *testing.T) {
-			base, settled, reset := hxResetPeak(t, pid)
+			recv, addr = receiver(t, t.TempDir(), w.target, "--yes", "--idle-timeout", idle.String())
+			pid = recv.cmd.Process.Pid
+			base := hxRSS(t, pid)
 			what := attack(t)
 			hxAlive(t, recv)
 			peak := peakRSS(t, pid)
 			anon, file := hxRSSParts(t, pid)
-			line := fmt.Sprintf("%s: peak RSS %.1f MiB (RSS %.1f MiB when the case began, after %.0fs of waiting; now anonymous %.1f MiB, file pages %.1f MiB; peak reset: %v); %s",
-				name, hxMiB(peak), hxMiB(base), settled.Seconds(), hxMiB(anon), hxMiB(file), reset, what)
+			line := fmt.Sprintf("%s: peak RSS %.1f MiB (RSS %.1f MiB when the case began; now anonymous %.1f MiB, file pages %.1f MiB); %s",
+				name, hxMiB(peak), hxMiB(base), hxMiB(anon), hxMiB(file), what)
 			t.Log(line)
 			report = append(report, line)
 			if peak > limit {

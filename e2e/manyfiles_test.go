@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,10 +44,14 @@ func writeSmallTree(t *testing.T, root string, n int, seed uint64) {
 	}
 }
 
-// watched is a process whose open descriptors are sampled until it ends.
+// watched is a process whose open descriptors and peak RSS are sampled
+// until it ends. The peak is read from /proc (VmHWM), not from the exit
+// status: a child's rusage counts the image of the test process it was
+// forked from.
 type watched struct {
 	*proc
 	maxFDs atomic.Int64
+	maxRSS atomic.Int64
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -57,11 +62,15 @@ func watch(p *proc) *watched {
 	go func() {
 		defer w.wg.Done()
 		dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+		status := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			if ents, err := os.ReadDir(dir); err == nil && int64(len(ents)) > w.maxFDs.Load() {
 				w.maxFDs.Store(int64(len(ents)))
+			}
+			if hwm := vmHWM(status); hwm > w.maxRSS.Load() {
+				w.maxRSS.Store(hwm)
 			}
 			select {
 			case <-w.stop:
@@ -75,7 +84,24 @@ func watch(p *proc) *watched {
 	return w
 }
 
-// finish waits for the process and returns its peak RSS and CPU time.
+// vmHWM reads VmHWM from a /proc/PID/status file, or 0.
+func vmHWM(status string) int64 {
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// finish waits for the process and returns its peak RSS (as last
+// sampled) and CPU time.
 func (w *watched) finish(t *testing.T, timeout time.Duration) (rss int64, cpu time.Duration, err error) {
 	t.Helper()
 	err = w.wait(t, timeout)
@@ -86,7 +112,7 @@ func (w *watched) finish(t *testing.T, timeout time.Duration) (rss int64, cpu ti
 		t.Fatal("no rusage")
 	}
 	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	return ru.Maxrss << 10, cpu, err
+	return w.maxRSS.Load(), cpu, err
 }
 
 // countFiles drains a receiver's events, counting placed files.
@@ -169,8 +195,10 @@ func TestManyFiles(t *testing.T) {
 		}
 		r.filesPerSec = float64(done.num("files")) / done["seconds"].(float64)
 		r.skippedFiles, r.sentB = done.num("skipped_files"), done.num("sent")
+		recvHWM := vmHWM(fmt.Sprintf("/proc/%d/status", rp.cmd.Process.Pid)) // while it runs
 		_ = rp.cmd.Process.Signal(syscall.SIGINT)
 		r.recvRSS, r.recvCPU, _ = recv.finish(t, time.Minute)
+		r.recvRSS = max(r.recvRSS, recvHWM)
 		r.sendFDs, r.recvFDs = send.maxFDs.Load(), recv.maxFDs.Load()
 		sameTree(t, src, filepath.Join(out, filepath.Base(src)))
 		t.Logf("%s: %d files, %.0f files/s; answered in %v; peak fds send %d recv %d; peak RSS send %d MiB recv %d MiB; receiver CPU %v; skipped %d files, sent %d bytes",
