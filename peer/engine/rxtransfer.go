@@ -155,9 +155,10 @@ func (t *transfer) prepare() error {
 		if h, ok := t.st.Completed(key); ok {
 			rx.held = &h
 			t.confirmed += e.Size
+			partial(key, true)
 			continue
 		}
-		if partial(key) {
+		if partial(key, false) {
 			f, err := t.st.Begin(key, e.Mode)
 			if err != nil {
 				return err

@@ -55,7 +55,7 @@ func TestPlacementSurvivesCrash(t *testing.T) {
 				t.Fatalf("a record whose name holds nothing counts as held: %+v", h)
 			}
 			partial, err := s2.Partials()
-			if err != nil || !partial(b.key) {
+			if err != nil || !partial(b.key, false) {
 				t.Fatalf("the sealed file's partial state is gone (%v)", err)
 			}
 			f2, err := s2.Begin(b.key, 0o644)

@@ -58,7 +58,7 @@ func TestResume(t *testing.T) {
 	}
 	s = openStore(t, dir, Options{})
 	has, err := s.Partials()
-	if err != nil || !has(b.key) {
+	if err != nil || !has(b.key, false) {
 		t.Fatalf("Partials: %v", err)
 	}
 	f, err := s.Begin(b.key, 0o644)

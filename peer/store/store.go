@@ -346,10 +346,10 @@ func (s *Store) PartialBytes(next func(*Key) bool) uint64 {
 // what earlier runs left of other versions of the same file from the
 // same sender: a changed source supersedes them. A staging directory
 // that is not dshare's own is an error.
-func (s *Store) Partials() (func(Key) bool, error) {
+func (s *Store) Partials() (func(k Key, held bool) bool, error) {
 	st, err := s.getStage(false)
 	if errors.Is(err, fs.ErrNotExist) {
-		return func(Key) bool { return false }, nil
+		return func(Key, bool) bool { return false }, nil
 	}
 	if err != nil {
 		return nil, err
@@ -369,8 +369,11 @@ func (s *Store) Partials() (func(Key) bool, error) {
 			bySource[src] = append(bySource[src], n)
 		}
 	}
-	return func(k Key) bool {
-		if len(bySource) == 0 && len(ids) == 0 {
+	// held says the key's file is already in place: whatever is left of
+	// it here (a receiver killed between placing it and cleaning up)
+	// goes too.
+	return func(k Key, held bool) bool {
+		if len(bySource) == 0 {
 			return false
 		}
 		id := k.ident()
@@ -378,12 +381,12 @@ func (s *Store) Partials() (func(Key) bool, error) {
 		if old := bySource[src]; len(old) > 0 {
 			delete(bySource, src)
 			for _, n := range old {
-				if !strings.HasPrefix(n, id+".") && !s.isLive(n) {
+				if (held || !strings.HasPrefix(n, id+".")) && !s.isLive(n) {
 					st.remove(n)
 				}
 			}
 		}
-		return ids[id]
+		return !held && ids[id]
 	}, nil
 }
 

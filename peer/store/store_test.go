@@ -471,7 +471,7 @@ func TestPartialsDropOlderVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1 := newBlob(rng, "p", "doc.bin", 6*4096, 4096)
-	if has(v1.key) || s.PartialBytes(keysOf(v1.key)) != 0 {
+	if has(v1.key, false) || s.PartialBytes(keysOf(v1.key)) != 0 {
 		t.Fatal("a partial file before any was received")
 	}
 
@@ -506,7 +506,7 @@ func TestPartialsDropOlderVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !has(v1.key) || !has(other.key) {
+	if !has(v1.key, false) || !has(other.key, false) {
 		t.Fatal("Partials lost a partial file")
 	}
 
@@ -521,7 +521,7 @@ func TestPartialsDropOlderVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if has(v2.key) {
+	if has(v2.key, false) {
 		t.Fatal("a new version is partial")
 	}
 	if !exists(stageFile(dir, v1.key, partExt)) {
@@ -533,7 +533,7 @@ func TestPartialsDropOlderVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if has(v2.key) {
+	if has(v2.key, false) {
 		t.Fatal("a new version is partial")
 	}
 	for _, ext := range []string{partExt, stateExt} {
