@@ -88,6 +88,10 @@ func connect(ctx context.Context, h host.Host, target peer.AddrInfo, punchWait t
 		err := h.Connect(cctx, target)
 		cancel()
 		if err != nil {
+			if re, ok := RelayRefusal(err); ok {
+				// Say why in one sentence, not libp2p's list of dials.
+				return fmt.Errorf("connect to %s: %w", target.ID, re)
+			}
 			return fmt.Errorf("connect to %s: %w", target.ID, err)
 		}
 		wait := punchWait

@@ -157,6 +157,10 @@ const (
 
 // retryable reports whether a new session may succeed where err ended one.
 func retryable(err error) bool {
+	var perm interface{ Permanent() bool }
+	if errors.As(err, &perm) && perm.Permanent() {
+		return false // the link knows that trying again cannot help
+	}
 	var re *wire.RemoteError
 	if errors.As(err, &re) {
 		switch re.Code {

@@ -30,7 +30,8 @@ type Stream interface {
 // stream; streams may be spread over several connections.
 type Link interface {
 	// Connect makes sure a connection exists, waiting for a direct path
-	// where one may come.
+	// where one may come. An error with a method Permanent() bool that
+	// returns true ends the send at once, without retrying.
 	Connect(ctx context.Context) error
 	// Open opens a new stream to the receiver.
 	Open(ctx context.Context) (Stream, error)
