@@ -166,3 +166,33 @@ func TestEventsEscapeFormatCharacters(t *testing.T) {
 		t.Fatalf("line %q decodes to %v (%v)", line, got, err)
 	}
 }
+
+// TestRelayFlags: a relay starts only when told whom to serve, and its
+// limits must be sizes. Each case fails before any network is touched.
+func TestRelayFlags(t *testing.T) {
+	id := testID(t).String()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"relay"}, "a relay serves only the peers it is told to: pass --allow PEER or --allow-file FILE, or --open to serve anyone"},
+		{[]string{"relay", "--peer-rate", "1M"}, "pass --allow PEER"},
+		{[]string{"relay", "--open", "--allow", id}, "--open serves anyone"},
+		{[]string{"relay", "--allow", "nobody"}, `bad --allow "nobody": not a peer ID`},
+		{[]string{"relay", "--allow", id, "--max-rate", "fast"}, `bad --max-rate "fast"`},
+		{[]string{"relay", "--allow", id, "--peer-quota", "-1"}, `bad --peer-quota "-1"`},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), append(tc.args, "--home", t.TempDir()), strings.NewReader(""), &out, &errb)
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want a usage error containing %q", tc.args, err, tc.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"relay", "--allow-file", filepath.Join(t.TempDir(), "missing"), "--home", t.TempDir()},
+		strings.NewReader(""), &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "allow-list") {
+		t.Errorf("a missing --allow-file: %v, want an error about the allow-list", err)
+	}
+}

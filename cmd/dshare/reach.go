@@ -98,6 +98,51 @@ func startNode(ctx context.Context, e *env, listen []string, nf *netFlags) (*nod
 	return n, nil
 }
 
+// explicitRelays returns the relays named on the command line: with
+// --relay, and with --bootstrap, as dshare relays are bootstrap nodes too.
+func explicitRelays(nf *netFlags) []lpeer.AddrInfo {
+	var out []lpeer.AddrInfo
+	seen := map[lpeer.ID]bool{}
+	for _, l := range []listFlag{nf.relays, nf.bootstrap} {
+		infos, err := discovery.ParseAddrs(l)
+		if err != nil {
+			continue // reported by startNode
+		}
+		for _, ai := range infos {
+			if !seen[ai.ID] {
+				seen[ai.ID] = true
+				out = append(out, ai)
+			}
+		}
+	}
+	return out
+}
+
+// checkRelays says, once per relay named with --relay, whether it gave
+// this receiver a slot: a relay that refuses is otherwise silent.
+func checkRelays(ctx context.Context, e *env, h host.Host, nf *netFlags) {
+	relays, err := discovery.ParseAddrs(nf.relays)
+	if err != nil || len(relays) == 0 {
+		return
+	}
+	go peer.CheckRelays(ctx, h, relays, func(c peer.RelayCheck) {
+		if ctx.Err() != nil {
+			return
+		}
+		f := map[string]any{"relay": c.Relay.String(), "reserved": c.Err == nil}
+		if c.Err != nil {
+			f["error"] = c.Err.Error()
+			if re, ok := c.Err.(*peer.RelayRefusedError); ok {
+				f["reason"] = re.Reason.Code()
+			}
+		}
+		e.events.emit("relay", f)
+		if c.Err != nil {
+			fmt.Fprintf(e.stderr, "dshare: %s; peers on other networks cannot reach this receiver through it.\n", peer.EscapeText(c.Err.Error()))
+		}
+	})
+}
+
 func parseListen(listen []string) ([]ma.Multiaddr, error) {
 	var out []ma.Multiaddr
 	for _, s := range listen {

@@ -90,6 +90,7 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 
 	if global(e, &nf) {
 		reportAddrs(ctx, e, h)
+		checkRelays(ctx, e, h, &nf)
 		go func() {
 			<-n.ready
 			if n.dht != nil {

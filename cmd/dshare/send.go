@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	lpeer "github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/dshare/dshare/discovery"
@@ -234,7 +235,7 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 				answers <- answer{err: fmt.Errorf("DHT: %w", n.err)}
 				return
 			}
-			info, err := findAndConnect(ctx, n, want)
+			info, err := findAndConnect(ctx, n, want, explicitRelays(nf))
 			answers <- answer{info, "dht", err}
 		}()
 	}
@@ -251,13 +252,44 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 	return lpeer.AddrInfo{}, fmt.Errorf("receiver %s not found on %s within %v (%w)", want, where, wait, errors.Join(errs...))
 }
 
+// noReservationGrace is how long a sender believes relays that say the
+// receiver holds no slot on them: a receiver that has just started takes
+// a moment to reserve one.
+const noReservationGrace = 10 * time.Second
+
 // findAndConnect looks want up in the DHT and connects, again and again
 // until ctx ends: a receiver that has just started may not be in the DHT
 // yet, or only with addresses behind its NAT until its relay slot is up.
-func findAndConnect(ctx context.Context, n *node, want lpeer.ID) (lpeer.AddrInfo, error) {
+// With relays named on the command line, it also asks them for a circuit
+// to want: their answer is quick, and says why when there is none.
+func findAndConnect(ctx context.Context, n *node, want lpeer.ID, relays []lpeer.AddrInfo) (lpeer.AddrInfo, error) {
+	circuits := circuitAddrs(relays)
 	var last error
+	var refused time.Time // since when the relays have said no
 	for {
-		info, err := n.dht.Find(ctx, want)
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		info, err := n.dht.Find(fctx, want)
+		cancel()
+		if len(circuits) > 0 && (err != nil || !hasRelayedAddr(info)) {
+			peer.WaitHolePunchReady(ctx, n.h)
+			via := lpeer.AddrInfo{ID: want, Addrs: circuits}
+			cerr := connectFresh(ctx, n.h, via)
+			if cerr == nil {
+				return via, nil
+			}
+			if re, ok := peer.RelayRefusal(cerr); ok {
+				if refused.IsZero() {
+					refused = time.Now()
+				}
+				if re.Permanent() {
+					return lpeer.AddrInfo{}, re
+				}
+				if re.Reason == peer.ReasonNoReservation && time.Since(refused) >= noReservationGrace {
+					return lpeer.AddrInfo{}, fmt.Errorf("%s cannot be reached through the relay, which holds no reservation for it: it is not on the relay's allow-list, or not running", want)
+				}
+			}
+			last = cerr
+		}
 		if err == nil {
 			if hasRelayedAddr(info) {
 				// Behind a NAT: be ready to punch before connecting
@@ -271,13 +303,39 @@ func findAndConnect(ctx context.Context, n *node, want lpeer.ID) (lpeer.AddrInfo
 				return info, nil
 			}
 		}
-		last = err
+		if err != nil {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
 			return lpeer.AddrInfo{}, last
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// circuitAddrs returns, for each relay, the address of a circuit through it.
+func circuitAddrs(relays []lpeer.AddrInfo) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, r := range relays {
+		via := ma.StringCast("/p2p/" + r.ID.String() + "/p2p-circuit")
+		for _, a := range r.Addrs {
+			out = append(out, a.Encapsulate(via))
+		}
+	}
+	return out
+}
+
+// connectFresh connects to info through a relay, after forgetting earlier
+// failed dials to it, so that the relay's own answer comes back instead
+// of the swarm's "dial backoff".
+func connectFresh(ctx context.Context, h host.Host, info lpeer.AddrInfo) error {
+	if sw, ok := h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(info.ID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return h.Connect(ctx, info)
 }
 
 func addrStrings(info lpeer.AddrInfo) []string {
