@@ -307,7 +307,9 @@ func (r *Relay) answered(s *hopStream, req *pbv2.HopMessage, status pbv2.Status)
 		r.stats.Refusals++
 	} else if reserve {
 		r.stats.Reservations++
-		r.reserved[src] = true
+		if r.allow != nil { // only an allow-list can drop a peer later
+			r.reserved[src] = true
+		}
 	}
 	r.mu.Unlock()
 	if reserve {

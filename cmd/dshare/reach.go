@@ -136,10 +136,10 @@ func checkRelays(ctx context.Context, e *env, h host.Host, nf *netFlags) {
 				f["reason"] = re.Reason.Code()
 			}
 		}
-		e.events.emit("relay", f)
 		if c.Err != nil {
 			fmt.Fprintf(e.stderr, "dshare: %s; peers on other networks cannot reach this receiver through it.\n", peer.EscapeText(c.Err.Error()))
 		}
+		e.events.emit("relay", f)
 	})
 }
 

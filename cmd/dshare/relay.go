@@ -105,10 +105,10 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 	if cfg.Allow != nil {
 		fields["allowed"] = cfg.Allow.Len()
 	}
-	e.events.emit("listening", fields)
 	if *open {
 		fmt.Fprintln(e.stderr, "dshare: warning: --open lets any peer that finds this relay reserve a slot and relay through it, on your bandwidth.")
 	}
+	e.events.emit("listening", fields)
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Relay and DHT bootstrap node %s. Give peers one of:\n", h.ID())
 		for _, a := range addrs {

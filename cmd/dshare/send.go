@@ -104,6 +104,9 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted; run the same command again to resume where it stopped")
 		}
+		if re, ok := peer.RelayRefusal(err); ok && re.Permanent() {
+			return fmt.Errorf("send to %s stopped, as the relay refused the connection: %s", info.ID, re.Reason)
+		}
 		return fmt.Errorf("send to %s: %w", info.ID, err)
 	}
 	secs := res.Elapsed.Seconds()
@@ -242,6 +245,10 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 	var errs []error
 	for range lookups {
 		a := <-answers
+		var unreachable unreachableError
+		if errors.As(a.err, &unreachable) {
+			return lpeer.AddrInfo{}, a.err // a relay said why: no use waiting for mDNS
+		}
 		if a.err != nil || a.info.ID == "" {
 			errs = append(errs, a.err)
 			continue
@@ -282,10 +289,11 @@ func findAndConnect(ctx context.Context, n *node, want lpeer.ID, relays []lpeer.
 					refused = time.Now()
 				}
 				if re.Permanent() {
-					return lpeer.AddrInfo{}, re
+					return lpeer.AddrInfo{}, unreachableError{re.Error()}
 				}
 				if re.Reason == peer.ReasonNoReservation && time.Since(refused) >= noReservationGrace {
-					return lpeer.AddrInfo{}, fmt.Errorf("%s cannot be reached through the relay, which holds no reservation for it: it is not on the relay's allow-list, or not running", want)
+					return lpeer.AddrInfo{}, unreachableError{fmt.Sprintf(
+						"%s cannot be reached: the relay holds no reservation for it, so it is not on the relay's allow-list or not running", want)}
 				}
 			}
 			last = cerr
@@ -313,6 +321,12 @@ func findAndConnect(ctx context.Context, n *node, want lpeer.ID, relays []lpeer.
 		}
 	}
 }
+
+// unreachableError is a relay's verdict that a receiver cannot be
+// reached through it, in one sentence.
+type unreachableError struct{ msg string }
+
+func (e unreachableError) Error() string { return e.msg }
 
 // circuitAddrs returns, for each relay, the address of a circuit through it.
 func circuitAddrs(relays []lpeer.AddrInfo) []ma.Multiaddr {
