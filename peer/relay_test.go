@@ -3,6 +3,7 @@ package peer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -194,5 +195,35 @@ func TestRelayQuota(t *testing.T) {
 	}
 	if ev := l.next(t, RelayCircuitRefused); ev.Reason != ReasonQuota {
 		t.Fatalf("refusal event %+v, want the quota", ev)
+	}
+}
+
+// TestRelayRefusalText reads the refusal out of libp2p's dial errors,
+// which carry it only as text, and prefers the most telling answer.
+func TestRelayRefusalText(t *testing.T) {
+	for _, tc := range []struct {
+		err  string
+		want RelayReason
+	}{
+		{"failed to dial 12D3: all dials failed\n  * [/ip4/7.0.0.1/udp/4747/quic-v1/p2p/12D3R/p2p-circuit] error opening relay circuit: NO_RESERVATION (204)", ReasonNoReservation},
+		{"failed to dial: * [/a/p2p-circuit] error opening relay circuit: CONNECTION_FAILED (203)\n  * [/b/p2p-circuit] error opening relay circuit: PERMISSION_DENIED (202)", ReasonQuota},
+		{"error opening relay circuit: RESOURCE_LIMIT_EXCEEDED (201)", ReasonCircuits},
+		{"error opening relay circuit: SOMETHING_NEW (299)", ReasonOther},
+		{"context deadline exceeded", ReasonNone},
+	} {
+		re, ok := RelayRefusal(errors.New(tc.err))
+		if tc.want == ReasonNone {
+			if ok {
+				t.Errorf("%q: found %v, want none", tc.err, re)
+			}
+			continue
+		}
+		if !ok || re.Reason != tc.want {
+			t.Errorf("%q: %v, want %v", tc.err, re, tc.want)
+		}
+	}
+	wrapped := fmt.Errorf("connect: %w", &RelayRefusedError{Reason: ReasonQuota})
+	if re, ok := RelayRefusal(wrapped); !ok || !re.Permanent() {
+		t.Errorf("a wrapped refusal: %v %v", re, ok)
 	}
 }

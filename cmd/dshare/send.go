@@ -340,14 +340,17 @@ func circuitAddrs(relays []lpeer.AddrInfo) []ma.Multiaddr {
 	return out
 }
 
-// connectFresh connects to info through a relay, after forgetting earlier
-// failed dials to it, so that the relay's own answer comes back instead
-// of the swarm's "dial backoff".
+// connectFresh connects to info through a relay only, so that the
+// relay's own answer comes back: it forgets earlier failed dials, which
+// would give the swarm's "dial backoff" instead, and the peer's other
+// addresses, whose dials would outlast the relay's answer, and a timeout
+// would then hide it. The caller's next Connect adds them again.
 func connectFresh(ctx context.Context, h host.Host, info lpeer.AddrInfo) error {
 	if sw, ok := h.Network().(*swarm.Swarm); ok {
 		sw.Backoff().Clear(info.ID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	h.Peerstore().ClearAddrs(info.ID)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return h.Connect(ctx, info)
 }
