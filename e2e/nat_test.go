@@ -98,7 +98,7 @@ func TestNAT(t *testing.T) {
 			}
 
 			tmp := t.TempDir()
-			relay := start(t, inNS(relayNS), append([]string{"relay", "--home", filepath.Join(tmp, "hr"), "--json",
+			relay := start(t, inNS(relayNS), append([]string{"relay", "--open", "--home", filepath.Join(tmp, "hr"), "--json",
 				"--listen", "/ip4/7.0.0.1/udp/4747/quic-v1", "--listen", "/ip4/7.0.0.1/tcp/4747"}, tc.relayArgs...)...)
 			ev := relay.next(t, "listening", 20*time.Second)
 			r := "/ip4/7.0.0.1/udp/4747/quic-v1/p2p/" + ev.str("peer")
