@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -225,5 +227,47 @@ func TestRelayRefusalText(t *testing.T) {
 	wrapped := fmt.Errorf("connect: %w", &RelayRefusedError{Reason: ReasonQuota})
 	if re, ok := RelayRefusal(wrapped); !ok || !re.Permanent() {
 		t.Errorf("a wrapped refusal: %v %v", re, ok)
+	}
+}
+
+// TestRelayReload: a peer taken off the allow-list file loses its slot
+// when the relay reads the file again, and is refused a new one.
+func TestRelayReload(t *testing.T) {
+	member := relayClient(t)
+	file := filepath.Join(t.TempDir(), "allow")
+	if err := os.WriteFile(file, []byte("# the team\n"+member.ID().String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	allow, err := NewAllowList(nil, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := startRelay(t, RelayConfig{Allow: allow})
+	if err := l.check(t, member); err != nil {
+		t.Fatal(err)
+	}
+	disconnected := make(chan struct{}, 1)
+	member.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == l.info.ID {
+			select {
+			case disconnected <- struct{}{}:
+			default:
+			}
+		}
+	}})
+	if err := os.WriteFile(file, []byte("# nobody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.r.Reload(); err != nil || n != 0 {
+		t.Fatalf("Reload: %d peers, %v; want 0 and no error", n, err)
+	}
+	select {
+	case <-disconnected:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay kept its connection to a peer taken off the list")
+	}
+	var re *RelayRefusedError
+	if err := l.check(t, member); !errors.As(err, &re) || re.Reason != ReasonNotAllowed {
+		t.Fatalf("a new reservation: %v, want a refusal as not allowed", err)
 	}
 }
