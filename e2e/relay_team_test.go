@@ -216,9 +216,10 @@ func TestRelayTeamQuota(t *testing.T) {
 	send := tl.send(t, "b", r, filepath.Join(src, "file.bin"), aID)
 	send.next(t, "accepted", 2*time.Minute)
 	cutAt := time.Now()
-	// The circuit the relay ended, among any short-lived others.
+	// The circuit that carried the data, among others that the sender
+	// opened while trying to punch, which the quota ends too when open.
 	closed := relay.next(t, "circuit_closed", time.Minute)
-	for closed.str("reason") != "quota" {
+	for closed.str("reason") != "quota" || closed.num("bytes") < 1<<20 {
 		t.Logf("circuit closed: %v", closed)
 		closed = relay.next(t, "circuit_closed", time.Minute)
 	}
@@ -234,6 +235,22 @@ func TestRelayTeamQuota(t *testing.T) {
 	}
 	if closed.num("bytes") < 8<<20 || closed.num("bytes") > 10<<20 {
 		t.Fatalf("circuit carried %d bytes under a quota of 8 MiB", closed.num("bytes"))
+	}
+
+	// Sending again the same day is refused at once, with the same reason.
+	again := time.Now()
+	send = tl.send(t, "b", r, filepath.Join(src, "file.bin"), aID)
+	err = send.wait(t, time.Minute)
+	msg = strings.TrimSpace(send.stderr.String())
+	t.Logf("a second send failed after %.1fs: %s", time.Since(again).Seconds(), msg)
+	if err == nil {
+		t.Fatal("a second send over the quota succeeded")
+	}
+	if want := "the relay's daily quota for this peer is used up"; !strings.Contains(msg, want) {
+		t.Fatalf("sender's message lacks %q", want)
+	}
+	if refused := relay.next(t, "circuit_refused", 10*time.Second); refused.str("reason") != "quota" {
+		t.Fatalf("relay's refusal %v, want the quota", refused)
 	}
 }
 

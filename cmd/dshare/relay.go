@@ -167,7 +167,7 @@ func relayEvent(e *env, ev peer.RelayEvent) {
 		}
 		e.events.emit("reservation", f)
 		if !e.json && !ev.Accepted {
-			fmt.Fprintf(e.stderr, "Refused a reservation to %s: %s.\n", ev.Peer, ev.Reason)
+			fmt.Fprintf(e.stderr, "Refused a reservation to %s: %s.\n", ev.Peer, ownReason(ev.Reason))
 		}
 	case peer.RelayCircuitOpened:
 		e.events.emit("circuit_opened", map[string]any{"src": ev.Peer.String(), "dst": ev.Dest.String()})
@@ -178,14 +178,28 @@ func relayEvent(e *env, ev peer.RelayEvent) {
 		}
 		e.events.emit("circuit_closed", f)
 		if !e.json && ev.Reason != peer.ReasonNone {
-			fmt.Fprintf(e.stderr, "Ended a circuit from %s to %s after %s: %s.\n", ev.Peer, ev.Dest, humanBytes(ev.Bytes), ev.Reason)
+			fmt.Fprintf(e.stderr, "Ended a circuit from %s to %s after %s: %s.\n", ev.Peer, ev.Dest, humanBytes(ev.Bytes), ownReason(ev.Reason))
 		}
 	case peer.RelayCircuitRefused:
 		e.events.emit("circuit_refused", map[string]any{"src": ev.Peer.String(), "dst": ev.Dest.String(), "reason": ev.Reason.Code()})
 		if !e.json {
-			fmt.Fprintf(e.stderr, "Refused a circuit from %s to %s: %s.\n", ev.Peer, ev.Dest, ev.Reason)
+			fmt.Fprintf(e.stderr, "Refused a circuit from %s to %s: %s.\n", ev.Peer, ev.Dest, ownReason(ev.Reason))
 		}
 	}
+}
+
+// ownReason says a reason as the relay's operator reads it; the
+// reason's own text is for the peer refused.
+func ownReason(r peer.RelayReason) string {
+	switch r {
+	case peer.ReasonNotAllowed:
+		return "not on the allow-list"
+	case peer.ReasonQuota:
+		return "a daily quota is used up"
+	case peer.ReasonSlots:
+		return "no free reservation slot"
+	}
+	return r.String()
 }
 
 // parseLimit reads a SIZE flag where 0 means no limit.

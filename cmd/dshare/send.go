@@ -310,6 +310,9 @@ func findAndConnect(ctx context.Context, n *node, want lpeer.ID, relays []lpeer.
 			if err == nil {
 				return info, nil
 			}
+			if re, ok := peer.RelayRefusal(err); ok && re.Permanent() {
+				return lpeer.AddrInfo{}, unreachableError{re.Error()}
+			}
 		}
 		if err != nil {
 			last = err
