@@ -168,7 +168,6 @@ type outside struct {
 	path  string
 	data  []byte
 	mtime time.Time
-	ino   uint64
 }
 
 var outsideTime = time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
