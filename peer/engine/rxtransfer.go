@@ -296,6 +296,19 @@ func (t *transfer) run(rd *wire.Reader) error {
 		<-ctrlErr
 		return nil
 	case err := <-ctrlErr:
+		t.mu.Lock()
+		over := t.over
+		t.mu.Unlock()
+		if over {
+			// The final Done was on its way: a sender that read it may
+			// close before the commit loop has returned. Its outcome is
+			// the transfer's.
+			if cerr := <-commitErr; cerr == nil {
+				return nil
+			}
+			t.cancel(err)
+			return err
+		}
 		t.cancel(err)
 		<-commitErr
 		return err
