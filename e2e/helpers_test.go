@@ -125,22 +125,32 @@ func (p *proc) wait(t testing.TB, timeout time.Duration) error {
 	}
 }
 
+// procStatus reads the "kB" fields of /proc/PID/status, in bytes; nil if
+// the process is gone.
+func procStatus(pid int) map[string]int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	fields := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		var kb int64
+		if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+			fields[k] = kb << 10
+		}
+	}
+	return fields
+}
+
 // peakRSS reads a running process's peak resident set size (VmHWM).
 func peakRSS(t testing.TB, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
+	hwm, ok := procStatus(pid)["VmHWM"]
+	if !ok {
+		t.Fatal("no VmHWM in /proc/PID/status")
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmHWM in /proc/PID/status")
-	return 0
+	return hwm
 }
 
 // receiver starts "dshare recv" on loopback, offline, and returns it with

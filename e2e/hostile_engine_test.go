@@ -761,41 +761,19 @@ func hxPlaced(t *testing.T, w world, name string, want [32]byte) {
 // hxRSS reads a process's current resident set size.
 func hxRSS(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
+	rss, ok := procStatus(pid)["VmRSS"]
+	if !ok {
+		t.Fatal("no VmRSS in /proc/PID/status")
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/PID/status")
-	return 0
+	return rss
 }
 
 // hxRSSParts reads a process's resident anonymous memory and its resident
 // file pages (mostly its own binary), which no Go memory limit covers.
 func hxRSSParts(t *testing.T, pid int) (anon, file int64) {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		var kb int64
-		fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
-		switch k {
-		case "RssAnon":
-			anon = kb << 10
-		case "RssFile":
-			file = kb << 10
-		}
-	}
-	return anon, file
+	st := procStatus(pid)
+	return st["RssAnon"], st["RssFile"]
 }
 
 func hxMiB(n int64) float64 { return float64(n) / (1 << 20) }

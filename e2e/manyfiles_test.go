@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,14 +61,13 @@ func watch(p *proc) *watched {
 	go func() {
 		defer w.wg.Done()
 		dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
-		status := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			if ents, err := os.ReadDir(dir); err == nil && int64(len(ents)) > w.maxFDs.Load() {
 				w.maxFDs.Store(int64(len(ents)))
 			}
-			if hwm := vmHWM(status); hwm > w.maxRSS.Load() {
+			if hwm := procStatus(p.cmd.Process.Pid)["VmHWM"]; hwm > w.maxRSS.Load() {
 				w.maxRSS.Store(hwm)
 			}
 			select {
@@ -82,22 +80,6 @@ func watch(p *proc) *watched {
 		}
 	}()
 	return w
-}
-
-// vmHWM reads VmHWM from a /proc/PID/status file, or 0.
-func vmHWM(status string) int64 {
-	b, err := os.ReadFile(status)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // finish waits for the process and returns its peak RSS (as last
@@ -195,7 +177,7 @@ func TestManyFiles(t *testing.T) {
 		}
 		r.filesPerSec = float64(done.num("files")) / done["seconds"].(float64)
 		r.skippedFiles, r.sentB = done.num("skipped_files"), done.num("sent")
-		recvHWM := vmHWM(fmt.Sprintf("/proc/%d/status", rp.cmd.Process.Pid)) // while it runs
+		recvHWM := procStatus(rp.cmd.Process.Pid)["VmHWM"] // while it runs
 		_ = rp.cmd.Process.Signal(syscall.SIGINT)
 		r.recvRSS, r.recvCPU, _ = recv.finish(t, time.Minute)
 		r.recvRSS = max(r.recvRSS, recvHWM)

@@ -517,7 +517,7 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 		// Only a new, verified chunk is progress: a peer repeating
 		// chunks or sending damaged ones does not hold a transfer open.
 		t.activity.Store(time.Now().UnixNano())
-		whole := f.Held().Contains(0, t.entry(rx).Size)
+		whole := f.Written()
 		t.mu.Lock()
 		if rx.f == f {
 			t.dirty[rx] = true

@@ -106,6 +106,14 @@ func (f *File) Held() *chunker.Set {
 	return h
 }
 
+// Written reports whether every chunk is held, durable or not, without
+// copying the ranges as Held does: have and pending never overlap.
+func (f *File) Written() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.have.Size()+f.pending.Size() == f.key.Size
+}
+
 // Verified reports whether every chunk kept from an earlier run has been
 // re-read since this run began.
 func (f *File) Verified() bool {
