@@ -364,6 +364,71 @@ func TestEngineSilentSender(t *testing.T) {
 	}
 }
 
+// A sender killed mid-transfer neither reads nor acknowledges: the
+// receiver's next write to it blocks on flow control. The same sender's
+// next session must still be answered at once, not after the old
+// session's idle timeout.
+func TestEngineSupersedeFrozenSender(t *testing.T) {
+	ctx := testCtx(t)
+	r, ev := startReceiver(t, Limits{IdleTimeout: 10 * time.Minute})
+	old := link(t, ctx, r, "alice")
+	old.window = 1
+	_ = old.Connect(ctx)
+	h := &hostile{t: t, ctx: ctx, link: old}
+	src := writeTree(t, 7, 3*testChunk)
+	ctrl, _ := h.offer(1, "tree/d0/f0.bin", 3*testChunk)
+	data, _ := h.open()
+	chunk := bytes.Repeat([]byte{1}, testChunk)
+	sum := chunker.Hash(chunk)
+	h.write(data, &wire.Start{ReqID: 1})
+	h.write(data, &wire.Data{File: 0, Offset: 0, Length: testChunk, Hash: sum[:]})
+	if _, err := data.Write(chunk); err != nil {
+		t.Fatal(err)
+	}
+	// The receiver confirms the chunk; nobody reads it.
+	if err := ctrl.(*memStream).waitUnread(ctx); err != nil {
+		t.Fatalf("the receiver never confirmed the chunk: %v", err)
+	}
+
+	if _, err := Send(ctx, link(t, ctx, r, "alice"), manifest(t, src), SendOptions{ChunkSize: testChunk}); err != nil {
+		t.Fatalf("the next session of a frozen sender: %v", err)
+	}
+	ev.waitKind(t, ctx, EventDone)
+	sameTree(t, src, r.Dir)
+}
+
+// Two sends of different files from the same peer at once, from two
+// terminals say: neither supersedes the other.
+func TestEngineSamePeerTwoSends(t *testing.T) {
+	ctx := testCtx(t)
+	r, ev := startReceiver(t, Limits{})
+	var srcs [2]string
+	for i := range srcs {
+		srcs[i] = filepath.Join(t.TempDir(), fmt.Sprintf("set%d", i))
+		if err := os.Rename(writeTree(t, uint64(10+i), 40*testChunk, testChunk), srcs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var errs [2]error
+	for i := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Send(ctx, link(t, ctx, r, "alice"), manifest(t, srcs[i]), SendOptions{ChunkSize: testChunk, Streams: 2})
+		}()
+	}
+	wg.Wait()
+	ev.waitKind(t, ctx, EventDone)
+	ev.waitKind(t, ctx, EventDone)
+	for i, src := range srcs {
+		if errs[i] != nil {
+			t.Fatalf("send %d: %v", i, errs[i])
+		}
+		sameTree(t, src, r.Dir)
+	}
+}
+
 // When the memory budget is spent, a data stream is refused as busy
 // instead of allocating its chunk buffer.
 func TestEngineMemoryBudget(t *testing.T) {

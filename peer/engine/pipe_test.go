@@ -21,12 +21,13 @@ type half struct {
 	reset   bool      // either side reset the stream
 	code    wire.Code // the reset's code
 	resetBy *memStream
+	window  int           // bytes the writer may have unread at once
 	changed chan struct{} // closed and replaced on every change
 }
 
 const pipeWindow = 256 << 10
 
-func newHalf() *half { return &half{changed: make(chan struct{})} }
+func newHalf(window int) *half { return &half{window: window, changed: make(chan struct{})} }
 
 // signal wakes waiters. Call with h.mu held.
 func (h *half) signal() {
@@ -69,9 +70,13 @@ type memStream struct {
 	wdl     time.Time
 }
 
-// memPipe returns the two ends of a new stream.
-func memPipe() (*memStream, *memStream) {
-	ab, ba := newHalf(), newHalf()
+// memPipe returns the two ends of a new stream; window is the flow
+// control window of the direction from the second end to the first.
+func memPipe(window int) (*memStream, *memStream) {
+	if window <= 0 {
+		window = pipeWindow
+	}
+	ab, ba := newHalf(pipeWindow), newHalf(window)
 	return &memStream{in: ba, out: ab}, &memStream{in: ab, out: ba}
 }
 
@@ -118,8 +123,8 @@ func (s *memStream) Write(p []byte) (int, error) {
 		case h.closed:
 			h.mu.Unlock()
 			return n, errors.New("write on a closed stream")
-		case len(h.buf) < pipeWindow:
-			k := min(len(p)-n, pipeWindow-len(h.buf))
+		case len(h.buf) < h.window:
+			k := min(len(p)-n, h.window-len(h.buf))
 			h.buf = append(h.buf, p[n:n+k]...)
 			n += k
 			h.signal()
@@ -220,6 +225,9 @@ type memLink struct {
 	ctx  context.Context
 	r    *Receiver
 	peer string
+	// window, if set, is the flow control window of every stream from
+	// the receiver: a small one stands for a sender that stops reading.
+	window int
 
 	mu   sync.Mutex
 	conn *memConn
@@ -242,7 +250,7 @@ func (l *memLink) Open(ctx context.Context) (Stream, error) {
 	if conn == nil {
 		return nil, errors.New("not connected")
 	}
-	a, b := memPipe()
+	a, b := memPipe(l.window)
 	if !conn.add(a) || !conn.add(b) {
 		return nil, errors.New("connection closed")
 	}
@@ -264,5 +272,24 @@ func (l *memLink) Drop() {
 	l.mu.Unlock()
 	if conn != nil {
 		_ = conn.Close()
+	}
+}
+
+// waitUnread blocks until the far end has written bytes that s has not
+// read, or ctx ends.
+func (s *memStream) waitUnread(ctx context.Context) error {
+	for {
+		h := s.in
+		h.mu.Lock()
+		n, ch := len(h.buf), h.changed
+		h.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }

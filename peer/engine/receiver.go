@@ -323,7 +323,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 			return reject(err)
 		}
 	}
-	r.supersede(from, conn)
+	r.supersede(from, conn, entries)
 	t, err := newTransfer(ctx, r, s, conn, first.ReqID, first.ChunkSize, offer)
 	if err != nil {
 		return reject(err)
@@ -380,24 +380,46 @@ func (r *Receiver) heartbeat(s Stream, reqID uint64) (stop func()) {
 	return func() { close(quit); <-done }
 }
 
-// supersede ends the transfers a peer already has running: a new offer
-// from the same sender is its next session (after a kill or a lost
-// connection the old one may not have noticed yet), and the two must not
-// write the same files at once.
-func (r *Receiver) supersede(from string, conn io.Closer) {
+// supersede ends the transfers of the same peer that offer any of the
+// same files: a new offer for them is the sender's next session (after a
+// kill or a lost connection the old one may not have noticed yet).
+// Transfers of other files from the same peer, a second send from
+// another terminal say, go on.
+func (r *Receiver) supersede(from string, conn io.Closer, entries []wire.Entry) {
 	r.mu.Lock()
-	var old []*transfer
+	var mine []*transfer
 	for k, t := range r.transfers {
 		if k.peer == from {
-			t.abort(fmt.Errorf("%w: superseded by a new offer", wire.ErrCanceled))
-			old = append(old, t)
+			mine = append(mine, t)
 		}
 	}
 	r.mu.Unlock()
+	if len(mine) == 0 {
+		return
+	}
+	paths := make(map[string]struct{}, len(entries))
+	for _, e := range entries {
+		if !e.Dir {
+			paths[e.Path] = struct{}{}
+		}
+	}
+	var old []*transfer
+	for _, t := range mine {
+		for _, e := range t.offer.Entries {
+			if _, ok := paths[e.Path]; ok && !e.Dir {
+				// Its sender is most likely gone: the reason is worth
+				// no wait.
+				t.hurry.Store(true)
+				t.abort(fmt.Errorf("%w: superseded by a new offer of the same files", wire.ErrCanceled))
+				old = append(old, t)
+				break
+			}
+		}
+	}
 	for _, t := range old {
 		<-t.finished
-		// The old session's sender is gone; its connection would linger
-		// until QUIC's idle timeout, holding resource-manager slots.
+		// The old session's connection would linger until QUIC's idle
+		// timeout, holding resource-manager slots.
 		if t.conn != nil && t.conn != conn {
 			_ = t.conn.Close()
 		}

@@ -33,6 +33,7 @@ type transfer struct {
 
 	data     sync.WaitGroup // receiveData goroutines
 	finished chan struct{}  // closed once the transfer has let go of its files
+	hurry    atomic.Bool    // superseded: its sender is likely gone
 	activity atomic.Int64   // when the transfer last made progress, Unix nanoseconds
 	wrote    atomic.Int64   // when the sender was last written to, Unix nanoseconds
 	heard    atomic.Int64   // the sender's last heartbeat, Unix nanoseconds
@@ -103,6 +104,9 @@ func newTransfer(ctx context.Context, r *Receiver, ctrl Stream, conn io.Closer, 
 		t.mu.Lock()
 		t.room.Broadcast() // data streams waiting for room give up
 		t.mu.Unlock()
+		// A write blocked on a sender that stopped reading (killed, or
+		// superseded by its next session) gives up soon.
+		_ = t.ctrl.SetWriteDeadline(time.Now().Add(t.lastWord()))
 	})
 	t.activity.Store(time.Now().UnixNano())
 	if err := t.prepare(); err != nil {
@@ -209,11 +213,31 @@ func (t *transfer) close() {
 
 func (t *transfer) abort(err error) { t.cancel(err) }
 
+// writeMsg writes m on the control stream. A sender that does not read
+// holds it for the idle timeout at most, and for lastWordWait once the
+// transfer has ended.
 func (t *transfer) writeMsg(m wire.Message) error {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	t.wrote.Store(time.Now().UnixNano())
+	now := time.Now()
+	t.wrote.Store(now.UnixNano())
+	_ = t.ctrl.SetWriteDeadline(now.Add(t.r.Limits.IdleTimeout))
+	// Checked after the deadline is set, so that an end racing with
+	// this write still shortens it.
+	if t.ctx.Err() != nil {
+		_ = t.ctrl.SetWriteDeadline(now.Add(t.lastWord()))
+	}
 	return wire.WriteMsg(t.ctrl, m)
+}
+
+// lastWord bounds a write to the sender once the transfer has ended:
+// long enough to deliver the reason to a sender that reads, short enough
+// that a gone one does not hold the files.
+func (t *transfer) lastWord() time.Duration {
+	if t.hurry.Load() {
+		return 50 * time.Millisecond
+	}
+	return 2 * time.Second
 }
 
 // heartbeat tells the sender that this receiver is alive whenever it
