@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -18,6 +19,10 @@ import (
 
 // ErrNotFound is returned when no lookup finds the peer.
 var ErrNotFound = errors.New("peer not found")
+
+// ErrUnreachable says that no bootstrap peer answered: the DHT cannot be
+// joined from here, as on a network with no internet.
+var ErrUnreachable = errors.New("the DHT cannot be reached")
 
 // DefaultBootstrap returns the public libp2p/IPFS bootstrap peers.
 func DefaultBootstrap() []peer.AddrInfo { return dht.GetDefaultBootstrapPeerAddrInfos() }
@@ -42,7 +47,13 @@ func StartDHT(ctx context.Context, h host.Host, bootstrap []peer.AddrInfo, serve
 		return nil, fmt.Errorf("start DHT: %w", err)
 	}
 	n := &DHT{h: h, d: d, bootstrap: bootstrap}
-	n.connectBootstrap(ctx)
+	if n.connectBootstrap(ctx) == 0 && len(bootstrap) > 0 && !server {
+		d.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: none of its %d bootstrap peers answered", ErrUnreachable, len(bootstrap))
+	}
 	if err := d.Bootstrap(ctx); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("bootstrap DHT: %w", err)
@@ -71,22 +82,28 @@ func (n *DHT) waitRoutable(ctx context.Context) {
 }
 
 // connectBootstrap dials the bootstrap peers at once and in parallel, so
-// that the first lookup does not wait for the DHT's own schedule.
-func (n *DHT) connectBootstrap(ctx context.Context) {
+// that the first lookup does not wait for the DHT's own schedule, and
+// returns how many answered.
+func (n *DHT) connectBootstrap(ctx context.Context) int {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
+	var ok atomic.Int32
 	for _, p := range n.bootstrap {
 		if p.ID == n.h.ID() {
+			ok.Add(1)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = n.h.Connect(ctx, p)
+			if n.h.Connect(ctx, p) == nil {
+				ok.Add(1)
+			}
 		}()
 	}
 	wg.Wait()
+	return int(ok.Load())
 }
 
 // Close leaves the DHT.

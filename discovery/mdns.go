@@ -2,6 +2,8 @@ package discovery
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 
@@ -32,16 +34,20 @@ func Announce(h host.Host) (stop func(), err error) {
 	return func() { svc.Close() }, nil
 }
 
+// ErrNoLAN says that mDNS cannot run: no interface here can multicast.
+var ErrNoLAN = errors.New("no network interface here can reach a local network")
+
 // Browse sends what it finds of receivers on the LAN to found, at most once
 // per peer, until ctx is done. It announces nothing itself.
 func Browse(ctx context.Context, self peer.ID, found func(peer.AddrInfo)) error {
 	entries := make(chan *zeroconf.ServiceEntry, 64)
+	over := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		seen := map[peer.ID]bool{}
-		for e := range entries {
+		take := func(e *zeroconf.ServiceEntry) {
 			for _, info := range parseEntry(e.Text) {
 				if info.ID == self || seen[info.ID] {
 					continue
@@ -50,13 +56,41 @@ func Browse(ctx context.Context, self peer.ID, found func(peer.AddrInfo)) error 
 				found(info)
 			}
 		}
+		for {
+			select {
+			case e, ok := <-entries:
+				if !ok {
+					return
+				}
+				take(e)
+			case <-over:
+				// zeroconf closes entries only if it got as far as
+				// browsing; once Browse has returned, nothing more
+				// comes, so what is buffered is all.
+				for {
+					select {
+					case e, ok := <-entries:
+						if !ok {
+							return
+						}
+						take(e)
+					default:
+						return
+					}
+				}
+			}
+		}
 	}()
 	err := zeroconf.Browse(ctx, ServiceName, "local", entries)
+	close(over)
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("%w (%v)", ErrNoLAN, err)
+	}
+	return nil
 }
 
 // parseEntry reads libp2p's mDNS TXT records: "dnsaddr=<multiaddr>/p2p/<id>".

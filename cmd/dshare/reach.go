@@ -35,9 +35,12 @@ type node struct {
 	ready chan struct{} // closed once dht is set or has failed
 	dht   *discovery.DHT
 	err   error
+	stop  context.CancelFunc // ends a DHT join still under way
 }
 
+// Close never waits for the DHT: a join under way is abandoned.
 func (n *node) Close() {
+	n.stop()
 	<-n.ready
 	if n.dht != nil {
 		n.dht.Close()
@@ -67,7 +70,7 @@ func startNode(ctx context.Context, e *env, listen []string, nf *netFlags) (*nod
 	if (e.offline || nf.lanOnly) && (len(bootstrap) > 0 || len(cfg.Relays) > 0) {
 		return nil, usageError{"--bootstrap and --relay reach beyond the LAN; drop --offline or --lan-only"}
 	}
-	n := &node{ready: make(chan struct{})}
+	n := &node{ready: make(chan struct{}), stop: func() {}}
 	// autorelay asks for candidates only after the DHT is up.
 	cfg.RelaySource = func(ctx context.Context, num int) <-chan lpeer.AddrInfo {
 		select {
@@ -91,6 +94,7 @@ func startNode(ctx context.Context, e *env, listen []string, nf *netFlags) (*nod
 	if len(bootstrap) == 0 {
 		bootstrap = discovery.DefaultBootstrap()
 	}
+	ctx, n.stop = context.WithCancel(ctx)
 	go func() {
 		defer close(n.ready)
 		n.dht, n.err = discovery.StartDHT(ctx, n.h, bootstrap, false)
