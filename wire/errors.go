@@ -32,6 +32,9 @@ var (
 	ErrLimit         = errors.New("limit exceeded")
 	ErrVersion       = errors.New("unsupported protocol version")
 	ErrTimeout       = errors.New("timed out")
+	// ErrStorage: the receiver cannot write where it keeps files (no
+	// permission, a read-only disk). Trying again does not help.
+	ErrStorage = errors.New("the receiver cannot write its files")
 )
 
 // Code is an error code carried by [Error] and [Reject] frames and by stream
@@ -55,7 +58,8 @@ const (
 	CodeLimit         Code = 14
 	CodeVersion       Code = 15
 	CodeTimeout       Code = 16
-	lastCode               = CodeTimeout
+	CodeStorage       Code = 17
+	lastCode               = CodeStorage
 )
 
 var codeErrs = map[Code]error{
@@ -64,7 +68,7 @@ var codeErrs = map[Code]error{
 	CodeNoSpace: ErrNoSpace, CodeExists: ErrExists, CodeBusy: ErrBusy,
 	CodeHashMismatch: ErrHashMismatch, CodeSourceChanged: ErrSourceChanged,
 	CodeNotFound: ErrNotFound, CodeCanceled: ErrCanceled, CodeLimit: ErrLimit,
-	CodeVersion: ErrVersion, CodeTimeout: ErrTimeout,
+	CodeVersion: ErrVersion, CodeTimeout: ErrTimeout, CodeStorage: ErrStorage,
 }
 
 // Err returns the sentinel error for c.

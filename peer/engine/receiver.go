@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dshare/dshare/peer/store"
@@ -289,8 +291,10 @@ func manifestCost(entries []wire.Entry) int64 {
 
 func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn io.Closer, rd *wire.Reader, first *wire.Offer) error {
 	reject := func(err error) error {
+		err = storageErr(err)
 		r.notify(Event{Kind: EventRejected, Peer: from, ReqID: first.ReqID, Err: err})
-		_ = wire.WriteMsg(s, &wire.Reject{Code: wire.CodeOf(err), Reason: err.Error()})
+		m := forPeer(err)
+		_ = wire.WriteMsg(s, &wire.Reject{Code: m.Code, Reason: m.Message})
 		return nil
 	}
 	var reserved int64
@@ -342,12 +346,13 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 		delete(r.transfers, key)
 		r.mu.Unlock()
 	}()
-	r.notify(Event{Kind: EventAccepted, Peer: from, ReqID: first.ReqID, Offer: offer})
+	r.notify(Event{Kind: EventAccepted, Peer: from, ReqID: first.ReqID, Offer: offer, Progress: t.progressNow()})
 	err = t.run(rd)
 	if err != nil {
+		err = storageErr(err)
 		r.notify(Event{Kind: EventFailed, Peer: from, ReqID: first.ReqID, Err: err, Progress: t.progressNow()})
 		if !errors.Is(err, io.EOF) {
-			_ = t.writeMsg(wire.ErrorFor(err))
+			_ = t.writeMsg(forPeer(err))
 		}
 		return reported{err}
 	}
@@ -441,4 +446,30 @@ func (r *Receiver) handleData(ctx context.Context, s Stream, from string, rd *wi
 		t.abort(err)
 	}
 	return err
+}
+
+// storageErr marks a local failure to write, which trying again cannot
+// mend, as wire.ErrStorage: the sender stops at once instead of retrying.
+func storageErr(err error) error {
+	if wire.CodeOf(err) != wire.CodeInternal {
+		return err
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%w: %w", wire.ErrStorage, err)
+	}
+	return err
+}
+
+// forPeer is what the sender is told of err: a storage failure's local
+// paths are none of its business, only the reason.
+func forPeer(err error) *wire.Error {
+	if wire.CodeOf(err) != wire.CodeStorage {
+		return wire.ErrorFor(err)
+	}
+	msg := wire.ErrStorage.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		msg += " (" + errno.Error() + ")"
+	}
+	return &wire.Error{Code: wire.CodeStorage, Message: msg}
 }

@@ -24,8 +24,9 @@ type SendOptions struct {
 	// OnRetry, if set, is told why a session ended and how long the
 	// sender waits before the next one.
 	OnRetry func(err error, wait time.Duration)
-	// OnAccept, if set, is called once the receiver has accepted.
-	OnAccept func()
+	// OnAccept, if set, is called once the receiver has accepted, with
+	// the bytes it already holds from earlier runs.
+	OnAccept func(already uint64)
 	// OnProgress, if set, is called from one goroutine whenever the
 	// receiver confirms bytes.
 	OnProgress func(Progress)
@@ -80,11 +81,11 @@ func Send(ctx context.Context, link Link, m *source.Manifest, opts SendOptions) 
 		onAccept   = opts.OnAccept
 		onProgress = opts.OnProgress
 	)
-	opts.OnAccept = func() {
+	opts.OnAccept = func(already uint64) {
 		if accepted.IsZero() {
 			accepted = time.Now()
 			if onAccept != nil {
-				onAccept()
+				onAccept(already)
 			}
 		}
 	}
@@ -205,6 +206,8 @@ type sendSession struct {
 	progressed atomic.Bool   // the receiver confirmed new bytes in this session
 	offered    atomic.Bool   // the whole offer was written
 	res        *Result       // set once the receiver has accepted
+	ctrlDone   chan struct{} // closed once the receiver's side of ctrl has ended
+	accepted   atomic.Bool   // res is set and the control reader runs
 
 	namesMu sync.Mutex
 	renamed map[string]string // offered path -> name placed under, where they differ
@@ -250,8 +253,22 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 		return fmt.Errorf("open stream: %w", err)
 	}
 	s.ctrl = ctrl
-	stop := context.AfterFunc(ctx, func() { _ = ctrl.Reset(resetFor(context.Cause(ctx))) })
-	defer stop()
+	s.ctrlDone = make(chan struct{})
+	ended := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(ended)
+		// Only the caller's cancellation, a user's Ctrl-C, is worth a
+		// word; a session that failed ends with its own error.
+		if errors.Is(context.Cause(ctx), context.Canceled) && s.accepted.Load() {
+			s.sayGoodbye()
+		}
+		_ = ctrl.Reset(resetFor(context.Cause(ctx)))
+	})
+	defer func() {
+		if !stop() {
+			<-ended // the goodbye is said before the caller closes the connection
+		}
+	}()
 
 	rd := wire.NewReader(ctrl)
 	for _, part := range wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries) {
@@ -272,19 +289,23 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if s.opts.OnAccept != nil {
-		s.opts.OnAccept()
-	}
 	jobs, res, err := s.plan(accept)
 	if err != nil {
 		return err
 	}
+	if s.opts.OnAccept != nil {
+		s.opts.OnAccept(res.Skipped)
+	}
 	s.res = res
+	s.accepted.Store(true)
 	defer s.closeFiles() // a failed session must not leave sources open for the next
 
 	s.heard.Store(time.Now().UnixNano())
 	final := make(chan error, 1)
-	go func() { final <- s.readControl(rd, res) }()
+	go func() {
+		defer close(s.ctrlDone)
+		final <- s.readControl(rd, res)
+	}()
 	go s.watchdog(ctx, cancel)
 	go s.heartbeat(ctx)
 
@@ -475,6 +496,21 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 		empty = empty[n:]
 	}
 	return jobs, res, nil
+}
+
+// sayGoodbye tells the receiver that this sender was stopped on purpose,
+// so that it does not report a network failure, and waits a moment for
+// it to hear: closing the connection at once would drop the message.
+func (s *sendSession) sayGoodbye() {
+	const wait = 500 * time.Millisecond
+	_ = s.ctrl.SetWriteDeadline(time.Now().Add(wait))
+	if s.write(&wire.Error{Code: wire.CodeCanceled, Message: "the sender was stopped by its user"}) != nil {
+		return
+	}
+	select {
+	case <-s.ctrlDone:
+	case <-time.After(wait):
+	}
 }
 
 func (s *sendSession) write(m wire.Message) error {

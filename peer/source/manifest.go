@@ -37,6 +37,13 @@ func BuildManifest(paths []string) (*Manifest, error) {
 	m := new(Manifest)
 	seen := map[string]bool{}
 	add := func(name, src string, fi fs.FileInfo) error {
+		if fi.Mode().IsRegular() {
+			// Found now, before the receiver has said yes and begun
+			// files, rather than halfway through.
+			if err := readable(src); err != nil {
+				return cannotRead(src, err)
+			}
+		}
 		if seen[name] {
 			return fmt.Errorf("%s is offered twice; name each file or folder once", display(name))
 		}
@@ -55,7 +62,7 @@ func BuildManifest(paths []string) (*Manifest, error) {
 	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
-			return nil, err
+			return nil, cannotRead(p, err)
 		}
 		base := filepath.Base(filepath.Clean(p))
 		if base == "/" || base == "." || base == ".." {
@@ -76,7 +83,7 @@ func BuildManifest(paths []string) (*Manifest, error) {
 		}
 		err = filepath.WalkDir(p, func(src string, d fs.DirEntry, err error) error {
 			if err != nil {
-				return err
+				return cannotRead(src, err)
 			}
 			rel, err := filepath.Rel(p, src)
 			if err != nil {
@@ -88,7 +95,7 @@ func BuildManifest(paths []string) (*Manifest, error) {
 				if errors.Is(err, fs.ErrNotExist) && d.Type()&fs.ModeSymlink != 0 {
 					return nil // dangling link
 				}
-				return err
+				return cannotRead(src, err)
 			}
 			switch {
 			case d.Type()&fs.ModeSymlink != 0 && !fi.Mode().IsRegular():
@@ -103,4 +110,16 @@ func BuildManifest(paths []string) (*Manifest, error) {
 		}
 	}
 	return m, nil
+}
+
+// cannotRead says in one sentence which source cannot be read and why.
+func cannotRead(p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s does not exist; check the path", ErrSource, display(p))
+	}
+	return fmt.Errorf("%w %s: %w; check its permissions, or leave it out", ErrSource, display(p), err)
 }
