@@ -109,14 +109,12 @@ func TestRejectedWithoutTerminal(t *testing.T) {
 	src, out, tmp := t.TempDir(), t.TempDir(), t.TempDir()
 	writeRandom(t, filepath.Join(src, "a.txt"), 100, 1)
 	recv, addr := receiver(t, filepath.Join(tmp, "hr"), out) // no --yes, no terminal
-	_, stderr, err := dshare(t, time.Minute, "send", "--home", filepath.Join(tmp, "hs"), "--offline",
+	r := runIn(t, nil, time.Minute, "send", "--home", filepath.Join(tmp, "hs"), "--offline",
 		filepath.Join(src, "a.txt"), addr)
-	if err == nil {
-		t.Fatal("send succeeded although the receiver could not ask")
+	if r.code != exitRejected {
+		t.Fatalf("exit code %d, want %d for a refusal\n%s", r.code, exitRejected, r.stderr)
 	}
-	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); !strings.Contains(lines[len(lines)-1], "rejected") {
-		t.Fatalf("stderr does not say why: %q", stderr)
-	}
+	oneSentence(t, r.stderr, "declined the offer: the receiver has no terminal to ask")
 	recv.next(t, "rejected", 5*time.Second)
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Fatalf("rejected offer wrote %v", entries)

@@ -55,6 +55,7 @@ type env struct {
 	json           bool
 	offline        bool
 	events         *emitter
+	help           func() // prints the command's usage
 }
 
 // interactive reports whether both stdin and stderr are terminals, so a
@@ -80,16 +81,27 @@ func defaultHome() string {
 	return filepath.Join(dir, "dshare")
 }
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	if len(args) == 0 {
 		fmt.Fprintf(stderr, usage, defaultHome())
-		return usageError{"no command given"}
+		return usageError{"no command given; see the usage above"}
 	}
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	defer func() {
+		// With --json, a failure is an event too, so that a script
+		// reading stdout learns how the command ended.
+		if err != nil && e.events != nil {
+			code := exitCode(err)
+			e.events.emit("error", map[string]any{"error": err.Error(), "exit": code, "kind": exitKind(code)})
+		}
+	}()
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "-h", "--help", "help":
 		fmt.Fprintf(stdout, usage, defaultHome())
+		return nil
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, "dshare", version())
 		return nil
 	case "id":
 		return runID(ctx, e, rest)
@@ -102,21 +114,39 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "relay":
 		return runRelay(ctx, e, rest)
 	}
-	return usageError{fmt.Sprintf("unknown command %q (try dshare --help)", cmd)}
+	return usageError{fmt.Sprintf("unknown command '%s'; run dshare --help for the list", cmd)}
 }
 
 // newFlags returns a flag set with the flags every command has.
 func newFlags(e *env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stdout)
+	fs.SetOutput(io.Discard) // errors are returned once; help goes to stdout
 	fs.StringVar(&e.home, "home", defaultHome(), "identity and state `dir`ectory (env DSHARE_HOME)")
 	fs.BoolVar(&e.json, "json", false, "print newline-delimited JSON events on stdout")
 	fs.BoolVar(&e.offline, "offline", false, "send no discovery traffic; dial only given addresses")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: dshare %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // flag calls it on errors too; help is printed only when asked for
+	e.help = func() { printHelp(e.stdout, fs, synopsis) }
 	return fs
+}
+
+// printHelp writes a command's usage with its flags spelled --flag, as
+// everywhere else in dshare.
+func printHelp(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "Usage: dshare %s\n\nFlags:\n", synopsis)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, text := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(text, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "[]" {
+			fmt.Fprintf(w, " (default %s)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+	fmt.Fprintf(w, "\nExit codes: %d ok, %d failed, %d usage, %d rejected, %d interrupted.\n",
+		exitOK, exitFailed, exitUsage, exitRejected, exitInterrupted)
 }
 
 // parse parses flags anywhere among the arguments, so that
@@ -126,9 +156,10 @@ func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				e.help()
 				return nil, flag.ErrHelp
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{fmt.Sprintf("%s; run dshare %s --help for its flags", err, fs.Name())}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -45,6 +45,14 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("recv takes no arguments (got %q)", pos[0])}
 	}
+	if err := checkDir(*dir); err != nil {
+		return err
+	}
+	unlock, err := lockHome(e.home)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	limits := peer.Limits{IdleTimeout: *idle}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		// The engine's budget bounds what peers can make this process
@@ -65,6 +73,7 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sig := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n, err := startNode(ctx, e, listen, &nf)
@@ -108,10 +117,21 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		r.Allow = func(id libp2ppeer.ID) bool { return allow[id] }
 	}
 	err = r.Serve(ctx)
-	if ui.completed > 0 || !*once {
-		return err
+	ui.mu.Lock()
+	active, completed := ui.active, ui.completed
+	ui.mu.Unlock()
+	if sig.Err() != nil {
+		// Stopping an idle receiver is how one ends it; stopping one in
+		// the middle of a transfer interrupts that transfer.
+		switch {
+		case active > 0:
+			return fmt.Errorf("%w with %s under way; what arrived is kept, and sending again resumes", errInterrupted, count(active, "transfer"))
+		case *once && completed == 0:
+			return fmt.Errorf("%w before any transfer arrived", errInterrupted)
+		}
+		return nil
 	}
-	return errors.Join(err, ctx.Err())
+	return err
 }
 
 // recvUI turns receiver events into prompts, bars and JSON events.
@@ -127,6 +147,7 @@ type recvUI struct {
 	skipped   map[uint64]int      // files already here, per transfer
 	renamed   map[uint64][]string // lines about files saved under new names
 	completed int
+	active    int // transfers accepted and not yet ended
 }
 
 const maxRenamedShown = 20
@@ -139,8 +160,8 @@ func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 		return nil
 	}
 	if !u.e.interactive() {
-		fmt.Fprintf(u.e.stderr, "dshare: rejected %d files (%s) from %s: no terminal to ask; run recv with --yes to accept\n",
-			o.Files, humanBytes(o.Bytes), o.Peer)
+		fmt.Fprintf(u.e.stderr, "dshare: refused %s (%s) from %s, as there is no terminal to ask; run recv with --yes to accept offers\n",
+			count(o.Files, "file"), humanBytes(o.Bytes), o.Peer)
 		return fmt.Errorf("%w: the receiver has no terminal to ask and was not started with --yes", wire.ErrRejected)
 	}
 	u.askMu.Lock()
@@ -167,7 +188,7 @@ func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 // character in a name can rewrite the terminal.
 func describeOffer(o *peer.Offer) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n%s wants to send %d files, %s in total:\n", o.Peer, o.Files, humanBytes(o.Bytes))
+	fmt.Fprintf(&sb, "\n%s wants to send %s, %s in total:\n", o.Peer, count(o.Files, "file"), humanBytes(o.Bytes))
 	shown := 0
 	for _, en := range o.Entries {
 		if en.Dir {
@@ -189,9 +210,13 @@ func (u *recvUI) notify(ev peer.Event) {
 	b := u.bars[ev.ReqID]
 	switch ev.Kind {
 	case peer.EventAccepted:
-		u.e.events.emit("accepted", map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
+		u.active++
+		already := ev.Progress.Confirmed
+		u.e.events.emit("accepted", map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes, "already": already})
 		if u.e.showBars() {
-			u.bars[ev.ReqID] = newBars(u.e.stderr, ev.Offer.Bytes)
+			u.bars[ev.ReqID] = newBars(u.e.stderr, ev.Offer.Bytes, already)
+		} else if !u.e.json && already > 0 {
+			fmt.Fprintf(u.e.stderr, "Resuming: %s of %s were already here.\n", humanBytes(already), humanBytes(ev.Offer.Bytes))
 		}
 	case peer.EventProgress:
 		u.e.events.emit("progress", map[string]any{"bytes": ev.Progress.Confirmed, "total": ev.Progress.Total})
@@ -199,6 +224,7 @@ func (u *recvUI) notify(ev peer.Event) {
 			b.update(ev.Progress)
 		}
 	case peer.EventDone:
+		u.active--
 		if b != nil {
 			b.update(ev.Progress)
 			b.finish()
@@ -206,7 +232,7 @@ func (u *recvUI) notify(ev peer.Event) {
 		}
 		u.e.events.emit("done", map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
 		if !u.e.json {
-			fmt.Fprintf(u.e.stderr, "Received %d files (%s) from %s\n", ev.Offer.Files, humanBytes(ev.Offer.Bytes), ev.Peer)
+			fmt.Fprintf(u.e.stderr, "Received %s (%s) from %s\n", count(ev.Offer.Files, "file"), humanBytes(ev.Offer.Bytes), ev.Peer)
 			if n := u.skipped[ev.ReqID]; n > 0 {
 				fmt.Fprintf(u.e.stderr, "%d of them were already here and were not received again.\n", n)
 			}
@@ -221,15 +247,14 @@ func (u *recvUI) notify(ev peer.Event) {
 			u.cancel()
 		}
 	case peer.EventFailed:
+		u.active--
 		if b != nil {
 			b.finish()
 			delete(u.bars, ev.ReqID)
 		}
 		u.e.events.emit("failed", map[string]any{"peer": ev.Peer, "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err)),
 			"bytes": ev.Progress.Confirmed, "received": ev.Progress.Received})
-		// The error may quote the peer's own words: escape them.
-		fmt.Fprintf(u.e.stderr, "dshare: transfer from %s stopped: %s (partial files are kept; sending again resumes)\n",
-			ev.Peer, peer.EscapeText(ev.Err.Error()))
+		fmt.Fprintf(u.e.stderr, "dshare: %s\n", stoppedSentence(ev.Peer, ev.Err))
 	case peer.EventFile:
 		f := ev.File
 		u.e.events.emit("file", map[string]any{"peer": ev.Peer, "path": f.Path, "name": f.Name,
@@ -250,4 +275,37 @@ func (u *recvUI) notify(ev peer.Event) {
 			fmt.Fprintf(u.e.stderr, "dshare: refused an offer from %s: %s\n", ev.Peer, peer.EscapeText(ev.Err.Error()))
 		}
 	}
+}
+
+// stoppedSentence says in one sentence why a transfer from peer stopped,
+// and that nothing received is lost. The error may quote the peer's own
+// words: they are escaped.
+func stoppedSentence(from string, err error) string {
+	var re *wire.RemoteError
+	if errors.As(err, &re) && re.Code == wire.CodeCanceled {
+		return fmt.Sprintf("%s stopped sending; what arrived is kept, and sending again resumes", from)
+	}
+	return fmt.Sprintf("the transfer from %s stopped: %s; what arrived is kept, and sending again resumes",
+		from, peer.EscapeText(err.Error()))
+}
+
+// checkDir makes sure files can be received into dir, creating it if
+// need be, before any sender is told yes.
+func checkDir(dir string) error {
+	fail := func(err error) error {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot receive into %s: %w; choose another --dir, or fix its permissions", peer.Escape(dir), err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	f, err := os.CreateTemp(dir, ".dshare-check-*")
+	if err != nil {
+		return fail(err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

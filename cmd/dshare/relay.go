@@ -75,6 +75,11 @@ func runRelay(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 	}
+	unlock, err := lockHome(e.home)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	key, err := peer.LoadIdentity(e.home)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
+	"github.com/dshare/dshare/wire"
 )
 
 func runSend(ctx context.Context, e *env, args []string) error {
@@ -40,6 +41,11 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	paths, target := splitTarget(pos)
 	if len(paths) == 0 {
 		return usageError{"nothing to send: give at least one PATH"}
+	}
+	if last := paths[len(paths)-1]; target == "" && looksLikeID(last) {
+		if _, err := os.Stat(last); err != nil {
+			return usageError{fmt.Sprintf("%s is neither a file nor a valid peer ID; check it for a typo", last)}
+		}
 	}
 	m, err := peer.BuildManifest(paths)
 	if err != nil {
@@ -66,7 +72,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	var b *bars
 	e.events.emit("sending", map[string]any{"peer": info.ID.String(), "files": files, "bytes": total})
 	if !e.json {
-		fmt.Fprintf(e.stderr, "Sending %d files (%s) to %s; waiting for it to accept...\n", files, humanBytes(total), info.ID)
+		fmt.Fprintf(e.stderr, "Sending %s (%s) to %s; waiting for it to accept...\n", count(files, "file"), humanBytes(total), info.ID)
 	}
 	if *punch == 0 {
 		*punch = -1 // SendOptions: negative is "do not wait"
@@ -80,14 +86,16 @@ func runSend(ctx context.Context, e *env, args []string) error {
 				fmt.Fprintf(e.stderr, "\nConnection lost (%s); resuming in %v...\n", peer.EscapeText(err.Error()), wait)
 			}
 		},
-		OnAccept: func() {
+		OnAccept: func(already uint64) {
 			path := connPath(h, info.ID)
-			e.events.emit("accepted", map[string]any{"peer": info.ID.String(), "path": path})
+			e.events.emit("accepted", map[string]any{"peer": info.ID.String(), "path": path, "already": already})
 			if !e.json && path == peer.PathRelayed {
 				fmt.Fprintln(e.stderr, "Connected through a relay; hole punching did not get through (yet).")
 			}
 			if e.showBars() {
-				b = newBars(e.stderr, total) // bars time the transfer, not the wait for a yes
+				b = newBars(e.stderr, total, already) // bars time the transfer, not the wait for a yes
+			} else if !e.json && already > 0 {
+				fmt.Fprintf(e.stderr, "Resuming: %s of %s were already there.\n", humanBytes(already), humanBytes(total))
 			}
 		},
 		OnProgress: func(p peer.Progress) {
@@ -102,12 +110,12 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted; run the same command again to resume where it stopped")
+			return fmt.Errorf("%w; run the same command again to resume where it stopped", errInterrupted)
 		}
 		if re, ok := peer.RelayRefusal(err); ok && re.Permanent() {
 			return fmt.Errorf("send to %s stopped, as the relay refused the connection: %s", info.ID, re.Reason)
 		}
-		return fmt.Errorf("send to %s: %w", info.ID, err)
+		return sendFailure(info.ID, err)
 	}
 	secs := res.Elapsed.Seconds()
 	done := map[string]any{"peer": info.ID.String(), "files": res.Files, "bytes": res.Bytes,
@@ -122,8 +130,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	e.events.emit("done", done)
 	if !e.json {
-		fmt.Fprintf(e.stderr, "Sent %d files (%s) in %.1fs, %s/s, %s; the receiver verified every byte.\n",
-			res.Files, humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))), res.Path)
+		fmt.Fprintf(e.stderr, "Sent %s (%s) in %.1fs, %s/s, %s; the receiver verified every byte.\n",
+			count(res.Files, "file"), humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))), res.Path)
 		if res.SkippedFiles > 0 {
 			fmt.Fprintf(e.stderr, "%d of them were already there and were not sent again.\n", res.SkippedFiles)
 		}
@@ -178,16 +186,22 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 		if e.offline {
 			return lpeer.AddrInfo{}, usageError{"--offline needs a PEER: there is no discovery to find one"}
 		}
+		e.events.emit("looking", map[string]any{"lan": true, "dht": false})
 		if !e.json {
 			fmt.Fprintln(e.stderr, "Looking for the receiver on the local network...")
 		}
 		found, err := browse(ctx, n.h, "", wait)
-		if err != nil {
+		if errors.Is(err, discovery.ErrNoLAN) {
+			return lpeer.AddrInfo{}, sentence{"no receiver can be found, as no network interface here reaches a local network; connect to a network, or give the receiver's address as PEER", err}
+		} else if err != nil {
 			return lpeer.AddrInfo{}, err
+		}
+		if ctx.Err() != nil {
+			return lpeer.AddrInfo{}, fmt.Errorf("%w while looking for a receiver", errInterrupted)
 		}
 		switch len(found) {
 		case 0:
-			return lpeer.AddrInfo{}, fmt.Errorf("no receiver found on the local network within %v; is \"dshare recv\" running?", wait)
+			return lpeer.AddrInfo{}, fmt.Errorf("no receiver found on the local network within %v; is 'dshare recv' running there?", wait)
 		case 1:
 			return found[0], nil
 		}
@@ -205,9 +219,11 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 		where = "the local network and the DHT"
 		wait *= 6
 	}
+	e.events.emit("looking", map[string]any{"peer": want.String(), "lan": true, "dht": global(e, nf)})
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Looking for %s on %s...\n", want, where)
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	type answer struct {
@@ -242,6 +258,7 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 			answers <- answer{info, "dht", err}
 		}()
 	}
+	var reasons []string
 	var errs []error
 	for range lookups {
 		a := <-answers
@@ -251,12 +268,27 @@ func resolveTarget(ctx context.Context, e *env, n *node, nf *netFlags, target st
 		}
 		if a.err != nil || a.info.ID == "" {
 			errs = append(errs, a.err)
+			switch {
+			case errors.Is(a.err, discovery.ErrNoLAN):
+				reasons = append(reasons, "no network interface here reaches a local network")
+			case errors.Is(a.err, discovery.ErrUnreachable):
+				reasons = append(reasons, "the DHT cannot be reached from here")
+			}
 			continue
 		}
 		e.events.emit("found", map[string]any{"peer": want.String(), "via": a.via, "addrs": addrStrings(a.info)})
 		return a.info, nil
 	}
-	return lpeer.AddrInfo{}, fmt.Errorf("receiver %s not found on %s within %v (%w)", want, where, wait, errors.Join(errs...))
+	err = errors.Join(errs...)
+	switch {
+	case outer.Err() != nil:
+		return lpeer.AddrInfo{}, fmt.Errorf("%w while looking for %s", errInterrupted, want)
+	case len(reasons) == lookups:
+		// Every way to look failed at once: waiting cannot help.
+		return lpeer.AddrInfo{}, sentence{fmt.Sprintf("%s cannot be looked for: %s; check this machine's network connection, or give the receiver's full address",
+			want, strings.Join(reasons, ", and ")), err}
+	}
+	return lpeer.AddrInfo{}, sentence{fmt.Sprintf("%s was not found on %s within %v; is 'dshare recv' running there?", want, where, wait), err}
 }
 
 // noReservationGrace is how long a sender believes relays that say the
@@ -404,7 +436,7 @@ func browse(ctx context.Context, h host.Host, want lpeer.ID, wait time.Duration)
 			return
 		}
 		found = append(found, info)
-		settle.Do(func() { time.AfterFunc(1500*time.Millisecond, cancel) })
+		settle.Do(func() { time.AfterFunc(750*time.Millisecond, cancel) })
 	})
 	mu.Lock()
 	defer mu.Unlock()
@@ -428,4 +460,49 @@ func choose(e *env, found []lpeer.AddrInfo) (lpeer.AddrInfo, error) {
 		return lpeer.AddrInfo{}, errors.New("no receiver chosen")
 	}
 	return found[n-1], nil
+}
+
+// sentence is an error with a message written for a person; it still
+// matches what it wraps.
+type sentence struct {
+	msg string
+	err error
+}
+
+func (s sentence) Error() string { return s.msg }
+func (s sentence) Unwrap() error { return s.err }
+
+// sendFailure says in one sentence why a send to id failed.
+func sendFailure(id lpeer.ID, err error) error {
+	var re *wire.RemoteError
+	if !errors.As(err, &re) {
+		return sentence{fmt.Sprintf("send to %s failed: %v", id, err), err}
+	}
+	words := peerWords(re)
+	switch re.Code {
+	case wire.CodeRejected:
+		return sentence{fmt.Sprintf("%s declined the offer: %s", id, words), err}
+	case wire.CodeUnauthorized:
+		return sentence{fmt.Sprintf("%s refused this sender: %s", id, words), err}
+	case wire.CodeNoSpace:
+		return sentence{fmt.Sprintf("%s has not enough disk space: %s; once it has room, sending again resumes", id, words), err}
+	}
+	return sentence{fmt.Sprintf("%s stopped the transfer: %s", id, words), err}
+}
+
+// peerWords returns what a peer said, without the code's own text that
+// its message usually starts with.
+func peerWords(re *wire.RemoteError) string {
+	code := re.Code.String()
+	msg := strings.TrimPrefix(re.Message, code+": ")
+	if msg == "" || msg == code {
+		return code
+	}
+	return msg
+}
+
+// looksLikeID reports whether s was probably meant as a peer ID: the
+// prefix of every Ed25519 or RSA peer ID, and no path separator.
+func looksLikeID(s string) bool {
+	return (strings.HasPrefix(s, "12D3KooW") || strings.HasPrefix(s, "Qm")) && len(s) > 40 && !strings.ContainsAny(s, `/\.`)
 }
