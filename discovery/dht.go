@@ -182,6 +182,47 @@ func (n *DHT) Find(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
 	}
 }
 
+// tagRecord is the record under which a receiver answering to a pairing
+// tag can be found. The tag comes out of a memory-hard KDF of the code,
+// so the record gives no cheap way to guess the code.
+func tagRecord(tag []byte) cid.Cid {
+	sum, _ := mh.Sum(append([]byte("/dshare/pair/"), tag...), mh.SHA2_256, -1)
+	return cid.NewCidV1(cid.Raw, sum)
+}
+
+// AdvertiseTag publishes h under tag until ctx ends, again whenever its
+// addresses change, so that a sender holding the code finds it.
+func (n *DHT) AdvertiseTag(ctx context.Context, tag []byte) {
+	sub, err := n.h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		return
+	}
+	c := tagRecord(tag)
+	go func() {
+		defer sub.Close()
+		for {
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			_ = n.d.Provide(pctx, c, true)
+			cancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-sub.Out():
+			}
+		}
+	}()
+}
+
+// FindTag sends the peers advertised under tag to found until ctx ends or
+// the lookup is over.
+func (n *DHT) FindTag(ctx context.Context, tag []byte, found func(peer.AddrInfo)) {
+	for ai := range n.d.FindProvidersAsync(ctx, tagRecord(tag), 8) {
+		if ai.ID != n.h.ID() {
+			found(ai)
+		}
+	}
+}
+
 // RelayCandidates feeds autorelay with DHT servers to reserve slots on.
 func (n *DHT) RelayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, num)

@@ -80,6 +80,13 @@ func archRules(mod string) []archRule {
 			deny: append(slices.Clone(archNoNetwork), archDeny{mod + "/cmd", "peer/engine never imports the CLI"}),
 		},
 		{
+			pkg: "peer/pair",
+			what: "peer/pair proves a shared code or ticket over any stream: the standard library, wire, " +
+				"golang.org/x/crypto and the BIP-39 word list, never libp2p",
+			allow: append([]string{"golang.org/x/crypto", "golang.org/x/sys", "github.com/tyler-smith/go-bip39", mod + "/wire"}, archWireAllow...),
+			deny:  archNoNetwork,
+		},
+		{
 			pkg: "discovery",
 			what: "discovery finds peers and wraps libp2p discovery; " +
 				"it never imports the protocol engine or the CLI",

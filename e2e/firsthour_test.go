@@ -369,3 +369,92 @@ func TestSenderInterruptTold(t *testing.T) {
 		t.Fatalf("the receiver does not say the sender stopped:\n%s", recv.stderr)
 	}
 }
+
+// TestPairingLAN: a sender names the receiver by its short code or its
+// ticket on a LAN with no DHT; both show the same words. A wrong code
+// finds no receiver and no offer is shown; a mistyped code or ticket is
+// caught before anything is sent.
+func TestPairingLAN(t *testing.T) {
+	l := newLab(t)
+	br := l.bridge("br")
+	a, b := l.ns("a"), l.ns("b")
+	l.plug(a, br, "eth0", "10.196.0.1/24")
+	l.plug(b, br, "eth0", "10.196.0.2/24")
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "f.bin")
+	writeRandom(t, file, 300<<10, 7)
+	out := filepath.Join(tmp, "out")
+	recv := start(t, inNS(a), "recv", "--home", filepath.Join(tmp, "ha"), "--json", "--lan-only", "--yes", "--dir", out)
+	listening := recv.next(t, "listening", 10*time.Second)
+	code, ticket := listening.str("code"), listening.str("ticket")
+	if len(strings.Split(code, "-")) != 4 || !strings.HasPrefix(ticket, "dshare1") {
+		t.Fatalf("listening event without a code and a ticket: %v", listening)
+	}
+	send := func(target string, extra ...string) ran {
+		args := append([]string{"send", "--home", filepath.Join(tmp, "hb"), "--json", "--lan-only", "--wait", "10s", file, target}, extra...)
+		return runIn(t, inNS(b), 30*time.Second, args...)
+	}
+
+	// A valid code that is not this receiver's.
+	words := strings.Split(code, "-")
+	words[3] = map[bool]string{true: "zoo", false: "abandon"}[words[3] != "zoo"]
+	wrong := strings.Join(words, "-")
+	r := send(wrong)
+	if r.code != exitFailed {
+		t.Fatalf("a wrong code: exit %d\n%s", r.code, r.stderr)
+	}
+	oneSentence(t, r.stderr, "knows the code")
+
+	// A typo in a word, and in the ticket: said at once, nothing sent.
+	r = send(strings.Replace(code, "-", "-q", 1))
+	if r.code != exitUsage {
+		t.Fatalf("a mistyped code: exit %d\n%s", r.code, r.stderr)
+	}
+	oneSentence(t, r.stderr, "is not one of its words")
+	typo := []byte(ticket)
+	typo[20] = map[bool]byte{true: 'a', false: 'b'}[typo[20] != 'a']
+	r = send(string(typo))
+	if r.code != exitUsage {
+		t.Fatalf("a mistyped ticket: exit %d\n%s", r.code, r.stderr)
+	}
+	oneSentence(t, r.stderr, "checksum does not match")
+
+	for i, target := range []string{code, ticket} {
+		_ = os.RemoveAll(filepath.Join(out, "f.bin"))
+		r := send(target)
+		if r.code != 0 {
+			t.Fatalf("send by %s: exit %d\n%s", []string{"code", "ticket"}[i], r.code, r.stderr)
+		}
+		var senderWords string
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if strings.Contains(line, `"event":"paired"`) {
+				senderWords = line
+			}
+		}
+		// The receiver pairs before it sees any offer: the wrong code
+		// above showed none.
+		paired := nextBefore(t, recv, "paired", "offer", 10*time.Second)
+		if w := paired.str("words"); w == "" || !strings.Contains(senderWords, `"words":"`+w+`"`) {
+			t.Fatalf("verification words differ: receiver %q, sender %s", w, senderWords)
+		}
+		offer := recv.next(t, "offer", 10*time.Second)
+		if offer.str("words") != paired.str("words") {
+			t.Fatalf("the offer does not carry the pairing's words: %v", offer)
+		}
+		recv.next(t, "done", 10*time.Second)
+		if fileHash(t, file) != fileHash(t, filepath.Join(out, "f.bin")) {
+			t.Fatal("the received file differs")
+		}
+	}
+}
+
+// nextBefore returns p's next event named name, failing if one named
+// not comes first.
+func nextBefore(t *testing.T, p *proc, name, not string, timeout time.Duration) event {
+	t.Helper()
+	e := hxNextOf(t, p, timeout, name, not)
+	if e.str("event") == not {
+		t.Fatalf("a %q event came before %q: %v", not, name, e)
+	}
+	return e
+}

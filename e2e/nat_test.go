@@ -76,8 +76,10 @@ func TestNAT(t *testing.T) {
 		relayArgs []string
 		sendArgs  []string
 		holdPunch bool
+		byCode    bool // the sender names the receiver by its short code
 	}{
 		{name: "cone", path: "direct"},
+		{name: "cone, by code", path: "direct", byCode: true},
 		{name: "symmetric", symmetric: true, path: "relayed"},
 		// Data starts over a slow relay at once, while NAT B drops the
 		// direct path; once it lets the punch through, the same session
@@ -110,11 +112,21 @@ func TestNAT(t *testing.T) {
 			writeRandom(t, filepath.Join(src, "file.bin"), 64<<20, 21)
 			// Both start fresh: the sender does not wait for the receiver
 			// to get its relay slot or to learn its public address.
-			id := recv.next(t, "listening", 20*time.Second).str("peer")
+			listening := recv.next(t, "listening", 20*time.Second)
+			target := listening.str("peer")
+			if tc.byCode {
+				target = listening.str("code") // found through the DHT, under the code's tag
+			}
 			startAt := time.Now()
 			send := start(t, inNS(b), append(append([]string{"send", "--home", filepath.Join(tmp, "hb"), "--json", "--bootstrap", r},
-				tc.sendArgs...), filepath.Join(src, "file.bin"), id)...)
+				tc.sendArgs...), filepath.Join(src, "file.bin"), target)...)
 			found := send.next(t, "found", time.Minute)
+			if tc.byCode {
+				sent, got := send.next(t, "paired", time.Minute), recv.next(t, "paired", time.Minute)
+				if sent.str("words") == "" || sent.str("words") != got.str("words") {
+					t.Fatalf("verification words: sender %q, receiver %q", sent.str("words"), got.str("words"))
+				}
+			}
 			t.Logf("found after %.2fs via %s: %v", time.Since(startAt).Seconds(), found.str("via"), found["addrs"])
 			acc := send.next(t, "accepted", time.Minute)
 			t.Logf("accepted after %.2fs over a %s connection", time.Since(startAt).Seconds(), acc.str("path"))

@@ -48,6 +48,7 @@ const (
 	DefaultIdleTimeout    = engine.DefaultIdleTimeout
 	DefaultStreamsPerPeer = engine.DefaultStreamsPerPeer
 	DefaultMemory         = engine.DefaultMemory
+	MaxNameLen            = engine.MaxNameLen
 )
 
 // Re-exported helpers.

@@ -21,12 +21,13 @@ const (
 	TypeProgress Type = 8
 	TypeDone     Type = 9
 	TypeError    Type = 10
+	TypePair     Type = 11
 )
 
 var typeNames = map[Type]string{
 	TypeOffer: "offer", TypeAccept: "accept", TypeReject: "reject", TypeGet: "get",
 	TypeStart: "start", TypeData: "data", TypeSleep: "sleep", TypeProgress: "progress",
-	TypeDone: "done", TypeError: "error",
+	TypeDone: "done", TypeError: "error", TypePair: "pair",
 }
 
 func (t Type) String() string {
@@ -210,6 +211,8 @@ func Decode(t Type, body []byte) (Message, error) {
 		m = new(Done)
 	case TypeError:
 		m = new(Error)
+	case TypePair:
+		m = new(Pair)
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrUnknownType, t)
 	}

@@ -21,8 +21,11 @@ Usage:
   dshare id                                    print this machine's peer ID
   dshare trust PEER [NOTE]                     accept PEER's offers without asking
   dshare relay                                 run a relay and DHT node on a server
+  dshare completion bash|zsh|fish              print a shell completion script
 
-PEER is a peer ID, or a multiaddr ending in /p2p/ID. A peer ID is looked up
+PEER is the code or the ticket recv prints, a peer ID, or a multiaddr
+ending in /p2p/ID. A code is looked for on the local network and in the
+DHT; a ticket holds the receiver's addresses. A peer ID is looked up
 on the local network and in the DHT at once; without PEER, send looks for
 receivers on the local network. Peers behind NATs meet through relays and
 then connect directly by hole punching.
@@ -30,6 +33,7 @@ then connect directly by hole punching.
 Examples:
   dshare recv                                  # on the receiving machine
   dshare send photos/ report.pdf               # finds the receiver on the LAN
+  dshare send big.iso gravity-elbow-spawn-oak  # by the code recv printed
   dshare send big.iso 12D3KooW...              # to a specific receiver
   dshare recv --json --yes --once --dir inbox  # for scripts
 
@@ -113,6 +117,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTrust(ctx, e, rest)
 	case "relay":
 		return runRelay(ctx, e, rest)
+	case "completion":
+		return runCompletion(ctx, e, rest)
 	}
 	return usageError{fmt.Sprintf("unknown command '%s'; run dshare --help for the list", cmd)}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
 
@@ -83,11 +84,15 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	defer n.Close()
 	h := n.h
 
+	pairs := startPairing(ctx, e, n, !e.offline, global(e, &nf))
 	addrs := fullAddrs(h)
-	e.events.emit("listening", map[string]any{"peer": h.ID().String(), "addrs": addrs})
-	if !e.json {
-		fmt.Fprintf(e.stderr, "Receiving into %s as %s\nOn the other machine run:  dshare send FILE %s\n", *dir, h.ID(), h.ID())
+	listening := map[string]any{"peer": h.ID().String(), "addrs": addrs, "ticket": pairs.ticket}
+	if code := pairs.currentCode(); code != "" {
+		listening["code"] = code
+		listening["code_expires"] = codeTTL.Seconds()
 	}
+	e.events.emit("listening", listening)
+	pairs.announce(*dir)
 	if !e.offline {
 		stop, err := discovery.Announce(h)
 		if err != nil {
@@ -109,8 +114,11 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 			}
 		}()
 	}
-	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted,
-		skipped: map[uint64]int{}, renamed: map[uint64][]string{}}
+	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted, pairs: pairs,
+		skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{}}
+	if e.interactive() && !*yes {
+		ui.input() // from now on, every line typed is timestamped
+	}
 	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits,
 		Journal: peer.JournalPath(e.home, *dir)}
 	if allow != nil {
@@ -139,23 +147,39 @@ type recvUI struct {
 	e         *env
 	yes, once bool
 	trusted   map[libp2ppeer.ID]bool // accepted without asking
+	pairs     *pairing               // peers that proved a code or ticket
 	cancel    func()
 	askMu     sync.Mutex // one question at a time
+	inputOnce sync.Once
+	lines     <-chan line
 
 	mu        sync.Mutex
 	bars      map[uint64]*bars
 	skipped   map[uint64]int      // files already here, per transfer
 	renamed   map[uint64][]string // lines about files saved under new names
+	saved     map[uint64][]string // final names, per transfer, up to maxNamesListed
 	completed int
 	active    int // transfers accepted and not yet ended
 }
 
-const maxRenamedShown = 20
+const (
+	maxRenamedShown = 20
+	maxNamesShown   = 10   // saved names a summary prints
+	maxNamesListed  = 1000 // saved names a done event carries
+)
 
 func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 	id, _ := libp2ppeer.Decode(o.Peer)
 	trusted := u.trusted[id]
-	u.e.events.emit("offer", map[string]any{"peer": o.Peer, "files": o.Files, "bytes": o.Bytes, "trusted": trusted})
+	words, paired := u.pairs.words(o.Peer)
+	offer := map[string]any{"peer": o.Peer, "files": o.Files, "bytes": o.Bytes, "trusted": trusted}
+	if o.Name != "" {
+		offer["name"] = o.Name
+	}
+	if paired {
+		offer["words"] = words
+	}
+	u.e.events.emit("offer", offer)
 	if u.yes || trusted {
 		return nil
 	}
@@ -167,28 +191,75 @@ func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 	u.askMu.Lock()
 	defer u.askMu.Unlock()
 	fmt.Fprint(u.e.stderr, describeOffer(o))
-	fmt.Fprint(u.e.stderr, "Accept? [y/N] ")
-	answer := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(u.e.stdin).ReadString('\n')
-		answer <- strings.TrimSpace(strings.ToLower(line))
-	}()
-	select {
-	case a := <-answer:
-		if a == "y" || a == "yes" {
-			return nil
-		}
-		return fmt.Errorf("%w: declined by the user", wire.ErrRejected)
-	case <-ctx.Done():
-		return wire.ErrCanceled
+	if paired {
+		fmt.Fprintf(u.e.stderr, "It proved your code or ticket; its screen must show: %s\n", words)
 	}
+	// Keys pressed before the question (a stray Enter, say) do not
+	// answer it: whatever the terminal holds is flushed, and any line
+	// read before the question was shown is dropped.
+	lines := u.input()
+	flushInput(u.e.stdin)
+	fmt.Fprint(u.e.stderr, "Accept? [y/N] ")
+	asked := time.Now()
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				fmt.Fprintln(u.e.stderr)
+				return fmt.Errorf("%w: the receiver's input is closed, so nobody can answer", wire.ErrRejected)
+			}
+			if l.at.Before(asked) {
+				continue
+			}
+			a := strings.TrimSpace(strings.ToLower(l.text))
+			if a == "y" || a == "yes" {
+				return nil
+			}
+			return fmt.Errorf("%w: declined by the user", wire.ErrRejected)
+		case <-ctx.Done():
+			// The sender gave up or went away: the question is
+			// withdrawn, and the next answer goes to the next question.
+			fmt.Fprintln(u.e.stderr, "\n(withdrawn: the sender is gone)")
+			return wire.ErrCanceled
+		}
+	}
+}
+
+// line is a line typed on stdin and when it was read.
+type line struct {
+	text string
+	at   time.Time
+}
+
+// input returns the lines typed on stdin, read by one goroutine for the
+// life of the process, so that no reader left behind by a withdrawn
+// question takes the answer to the next one. The channel closes at the
+// end of input.
+func (u *recvUI) input() <-chan line {
+	u.inputOnce.Do(func() {
+		ch := make(chan line, 16)
+		u.lines = ch
+		go func() {
+			defer close(ch)
+			sc := bufio.NewScanner(u.e.stdin)
+			for sc.Scan() {
+				ch <- line{sc.Text(), time.Now()}
+			}
+		}()
+	})
+	return u.lines
 }
 
 // describeOffer lists an offer with every name escaped, so that no control
 // character in a name can rewrite the terminal.
 func describeOffer(o *peer.Offer) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n%s wants to send %s, %s in total:\n", o.Peer, count(o.Files, "file"), humanBytes(o.Bytes))
+	who := o.Peer
+	if o.Name != "" {
+		// Escaped already; the quotes mark it as the sender's own claim.
+		who = fmt.Sprintf(`"%s" (%s)`, o.Name, o.Peer)
+	}
+	fmt.Fprintf(&sb, "\n%s wants to send %s, %s in total:\n", who, count(o.Files, "file"), humanBytes(o.Bytes))
 	shown := 0
 	for _, en := range o.Entries {
 		if en.Dir {
@@ -230,9 +301,21 @@ func (u *recvUI) notify(ev peer.Event) {
 			b.finish()
 			delete(u.bars, ev.ReqID)
 		}
-		u.e.events.emit("done", map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes})
+		saved := u.saved[ev.ReqID]
+		done := map[string]any{"peer": ev.Peer, "files": ev.Offer.Files, "bytes": ev.Offer.Bytes, "names": saved}
+		if len(saved) < ev.Offer.Files {
+			done["names_truncated"] = true
+		}
+		u.e.events.emit("done", done)
 		if !u.e.json {
-			fmt.Fprintf(u.e.stderr, "Received %s (%s) from %s\n", count(ev.Offer.Files, "file"), humanBytes(ev.Offer.Bytes), ev.Peer)
+			fmt.Fprintf(u.e.stderr, "Received %s (%s) from %s, saved as:\n", count(ev.Offer.Files, "file"), humanBytes(ev.Offer.Bytes), ev.Peer)
+			for i, name := range saved {
+				if i == maxNamesShown {
+					fmt.Fprintf(u.e.stderr, "  ... and %d more\n", ev.Offer.Files-i)
+					break
+				}
+				fmt.Fprintf(u.e.stderr, "  %s\n", peer.Escape(name))
+			}
 			if n := u.skipped[ev.ReqID]; n > 0 {
 				fmt.Fprintf(u.e.stderr, "%d of them were already here and were not received again.\n", n)
 			}
@@ -242,6 +325,7 @@ func (u *recvUI) notify(ev peer.Event) {
 		}
 		delete(u.skipped, ev.ReqID)
 		delete(u.renamed, ev.ReqID)
+		delete(u.saved, ev.ReqID)
 		u.completed++
 		if u.once {
 			u.cancel()
@@ -262,6 +346,9 @@ func (u *recvUI) notify(ev peer.Event) {
 		if f.Held || f.Present {
 			u.skipped[ev.ReqID]++
 		}
+		if len(u.saved[ev.ReqID]) < maxNamesListed {
+			u.saved[ev.ReqID] = append(u.saved[ev.ReqID], f.Name)
+		}
 		if f.Name != f.Path && len(u.renamed[ev.ReqID]) < maxRenamedShown {
 			how := "saved as"
 			if f.Present {
@@ -271,7 +358,13 @@ func (u *recvUI) notify(ev peer.Event) {
 		}
 	case peer.EventRejected:
 		u.e.events.emit("rejected", map[string]any{"peer": ev.Peer, "error": ev.Err.Error(), "code": int(wire.CodeOf(ev.Err))})
-		if !u.e.json {
+		switch {
+		case u.e.json, errors.Is(ev.Err, wire.ErrCanceled):
+			// A withdrawn question has said so already.
+		case errors.Is(ev.Err, wire.ErrRejected):
+			why := strings.TrimPrefix(ev.Err.Error(), wire.ErrRejected.Error()+": ")
+			fmt.Fprintf(u.e.stderr, "dshare: declined the offer from %s: %s\n", ev.Peer, peer.EscapeText(why))
+		default:
 			fmt.Fprintf(u.e.stderr, "dshare: refused an offer from %s: %s\n", ev.Peer, peer.EscapeText(ev.Err.Error()))
 		}
 	}

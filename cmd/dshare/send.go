@@ -19,6 +19,7 @@ import (
 
 	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
+	"github.com/dshare/dshare/peer/pair"
 	"github.com/dshare/dshare/wire"
 )
 
@@ -29,6 +30,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	retryFor := fs.Duration("retry-for", 2*time.Minute, "keep reconnecting and resuming this long after the connection fails (0: never)")
 	var listen listFlag
 	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, random port)")
+	name := fs.String("name", "", "show the receiver this `name` for this machine (a hint; the peer ID is what counts)")
 	punch := fs.Duration("punch-wait", peer.DefaultPunchWait, "wait this `long` for hole punching before sending through a relay (0: start at once, move to direct when it succeeds)")
 	var nf netFlags
 	addNetFlags(fs, &nf)
@@ -42,9 +44,15 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if len(paths) == 0 {
 		return usageError{"nothing to send: give at least one PATH"}
 	}
-	if last := paths[len(paths)-1]; target == "" && looksLikeID(last) {
+	if last := paths[len(paths)-1]; target == "" {
 		if _, err := os.Stat(last); err != nil {
-			return usageError{fmt.Sprintf("%s is neither a file nor a valid peer ID; check it for a typo", last)}
+			if looksLikeID(last) {
+				return usageError{fmt.Sprintf("%s is neither a file nor a valid peer ID; check it for a typo", last)}
+			}
+			if looksLikeCodeAttempt(last) {
+				_, cerr := pair.NormalizeCode(last)
+				return usageError{fmt.Sprintf("%s is neither a file nor a valid code: %v", last, cerr)}
+			}
 		}
 	}
 	m, err := peer.BuildManifest(paths)
@@ -64,9 +72,15 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	defer n.Close()
 	h := n.h
 
-	info, err := resolveTarget(ctx, e, n, &nf, target, *wait)
+	info, words, err := reachTarget(ctx, e, n, &nf, target, *wait)
 	if err != nil {
 		return err
+	}
+	if words != "" {
+		e.events.emit("paired", map[string]any{"peer": info.ID.String(), "words": words})
+		if !e.json {
+			fmt.Fprintf(e.stderr, "Paired with %s; its screen shows the same words: %s\n", info.ID, words)
+		}
 	}
 	files, total := m.Files()
 	var b *bars
@@ -77,7 +91,11 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if *punch == 0 {
 		*punch = -1 // SendOptions: negative is "do not wait"
 	}
+	if len(*name) > peer.MaxNameLen {
+		return usageError{fmt.Sprintf("--name is at most %d bytes", peer.MaxNameLen)}
+	}
 	res, err := peer.Send(ctx, h, info, m, *punch, peer.SendOptions{
+		Name:     *name,
 		Streams:  *streams,
 		RetryFor: *retryFor,
 		OnRetry: func(err error, wait time.Duration) {
@@ -125,6 +143,23 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if len(res.Renamed) > 0 {
 		done["renamed"] = res.Renamed
 	}
+	// The names the files have at the receiver, as far as a script needs.
+	var names []string
+	for _, en := range m.Entries {
+		if en.Dir {
+			continue
+		}
+		if len(names) == 1000 {
+			done["names_truncated"] = true
+			break
+		}
+		name := en.Path
+		if r, ok := res.Renamed[en.Path]; ok {
+			name = r
+		}
+		names = append(names, name)
+	}
+	done["names"] = names
 	if !res.FirstByte.IsZero() {
 		done["first_byte"] = res.FirstByte.Sub(started).Seconds()
 	}
@@ -152,6 +187,9 @@ func splitTarget(pos []string) (paths []string, target string) {
 	last := pos[len(pos)-1]
 	if _, err := os.Stat(last); err == nil {
 		return pos, ""
+	}
+	if pair.LooksLikeTicket(last) || pair.LooksLikeCode(last) {
+		return pos[:len(pos)-1], last
 	}
 	if strings.HasPrefix(last, "/") {
 		if a, err := ma.NewMultiaddr(last); err == nil {
@@ -483,9 +521,12 @@ func sendFailure(id lpeer.ID, err error) error {
 	case wire.CodeRejected:
 		return sentence{fmt.Sprintf("%s declined the offer: %s", id, words), err}
 	case wire.CodeUnauthorized:
-		return sentence{fmt.Sprintf("%s refused this sender: %s", id, words), err}
+		return sentence{fmt.Sprintf("%s refused this sender as not authorized: %s", id, words), err}
 	case wire.CodeNoSpace:
 		return sentence{fmt.Sprintf("%s has not enough disk space: %s; once it has room, sending again resumes", id, words), err}
+	}
+	if code := re.Code.String(); words != code {
+		words = code + ": " + words
 	}
 	return sentence{fmt.Sprintf("%s stopped the transfer: %s", id, words), err}
 }
@@ -505,4 +546,77 @@ func peerWords(re *wire.RemoteError) string {
 // prefix of every Ed25519 or RSA peer ID, and no path separator.
 func looksLikeID(s string) bool {
 	return (strings.HasPrefix(s, "12D3KooW") || strings.HasPrefix(s, "Qm")) && len(s) > 40 && !strings.ContainsAny(s, `/\.`)
+}
+
+// looksLikeCodeAttempt reports whether s has the shape of a code: words
+// of letters joined by dashes.
+func looksLikeCodeAttempt(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) < 3 || len(parts) > 5 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.TrimFunc(p, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' }) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// reachTarget connects to the receiver PEER names: by ticket or code,
+// proving it, or by peer ID or address. It returns the verification
+// words of a pairing.
+func reachTarget(ctx context.Context, e *env, n *node, nf *netFlags, target string, wait time.Duration) (lpeer.AddrInfo, string, error) {
+	switch {
+	case pair.LooksLikeTicket(target):
+		info, sec, err := parseTicketTarget(target)
+		if err != nil {
+			return lpeer.AddrInfo{}, "", err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = n.h.Connect(cctx, info)
+		cancel()
+		if err != nil && !e.offline {
+			// Its addresses may have changed: look for its peer ID.
+			info, err = resolveTarget(ctx, e, n, nf, info.ID.String(), wait)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return lpeer.AddrInfo{}, "", fmt.Errorf("%w while connecting", errInterrupted)
+			}
+			return lpeer.AddrInfo{}, "", err
+		}
+		words, err := peer.Pair(ctx, n.h, info.ID, sec)
+		if err != nil {
+			return lpeer.AddrInfo{}, "", pairFailure(info.ID, err)
+		}
+		return info, words, nil
+	case pair.LooksLikeCode(target):
+		if e.offline {
+			return lpeer.AddrInfo{}, "", usageError{"--offline cannot look up a code; give the receiver's ticket instead"}
+		}
+		code, _ := pair.NormalizeCode(target)
+		sec, err := pair.FromCode(code)
+		if err != nil {
+			return lpeer.AddrInfo{}, "", usageError{err.Error()}
+		}
+		e.events.emit("looking", map[string]any{"code": true, "lan": true, "dht": global(e, nf)})
+		if !e.json {
+			fmt.Fprintf(e.stderr, "Looking for the receiver of %s...\n", code)
+		}
+		return findByCode(ctx, e, n, nf, code, sec, wait)
+	}
+	info, err := resolveTarget(ctx, e, n, nf, target, wait)
+	return info, "", err
+}
+
+// pairFailure says in one sentence why proving a ticket to id failed.
+func pairFailure(id lpeer.ID, err error) error {
+	switch {
+	case errors.Is(err, pair.ErrNoCode):
+		return sentence{fmt.Sprintf("%s no longer accepts this ticket (it was restarted?); ask for a new one", id), err}
+	case errors.Is(err, pair.ErrWrongCode), errors.Is(err, pair.ErrBurned):
+		return sentence{fmt.Sprintf("%s did not accept the ticket: %v", id, err), err}
+	}
+	return sentence{fmt.Sprintf("pairing with %s failed: %v", id, err), err}
 }

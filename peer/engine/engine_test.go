@@ -465,3 +465,31 @@ func TestEngineMemoryBudget(t *testing.T) {
 		t.Fatalf("stream over budget answered %v", m)
 	}
 }
+
+// A sender's display name reaches Decide escaped; one too long is dropped.
+func TestEngineSenderName(t *testing.T) {
+	ctx := testCtx(t)
+	for _, c := range []struct{ name, want string }{
+		{"laptop", "laptop"},
+		{"lap\x1b[2Jtop", `lap\u001b[2Jtop`},
+		{string(bytes.Repeat([]byte{'x'}, MaxNameLen+1)), ""},
+	} {
+		ev := &events{ch: make(chan Event, 64)}
+		got := make(chan string, 1)
+		r := &Receiver{Dir: t.TempDir(), Notify: ev.notify, Decide: func(_ context.Context, o *Offer) error {
+			got <- o.Name
+			return nil
+		}}
+		if err := r.Start(); err != nil {
+			t.Fatal(err)
+		}
+		src := writeTree(t, 3, 10)
+		if _, err := Send(ctx, link(t, ctx, r, "alice"), manifest(t, src), SendOptions{ChunkSize: testChunk, Name: c.name}); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-got; n != c.want {
+			t.Errorf("name %q reached Decide as %q, want %q", c.name, n, c.want)
+		}
+		r.Stop()
+	}
+}

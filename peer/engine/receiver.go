@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dshare/dshare/peer/store"
 	"github.com/dshare/dshare/wire"
@@ -19,9 +20,22 @@ import (
 // Offer is an incoming offer as shown to whoever decides on it.
 type Offer struct {
 	Peer    string
+	Name    string // the name the sender gives itself, unverified, checked for display
 	Entries []wire.Entry
 	Files   int
 	Bytes   uint64
+}
+
+// MaxNameLen bounds a peer's display name, in bytes.
+const MaxNameLen = 64
+
+// DisplayName returns a peer's name fit to show, or "" if it is too long
+// or not text.
+func DisplayName(name string) string {
+	if len(name) > MaxNameLen || !utf8.ValidString(name) {
+		return ""
+	}
+	return EscapeText(name)
 }
 
 // EventKind says what a receiver Event reports.
@@ -310,7 +324,7 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
 		return reject(err)
 	}
-	offer := &Offer{Peer: from, Entries: entries, Bytes: total}
+	offer := &Offer{Peer: from, Name: DisplayName(first.Name), Entries: entries, Bytes: total}
 	for _, e := range entries {
 		if !e.Dir {
 			offer.Files++
@@ -320,9 +334,13 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 	if r.Decide != nil {
 		// Meanwhile the sender hears that this receiver is alive, so that
 		// it tells a slow decision from a receiver that went away.
-		stop := r.heartbeat(s, first.ReqID)
-		err := r.Decide(ctx, offer)
+		// A sender that goes away meanwhile withdraws its offer: the
+		// question ends instead of waiting for an answer nobody needs.
+		dctx, gone := context.WithCancel(ctx)
+		stop := r.heartbeat(s, first.ReqID, gone)
+		err := r.Decide(dctx, offer)
 		stop()
+		gone()
 		if err != nil {
 			return reject(err)
 		}
@@ -361,9 +379,9 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 }
 
 // heartbeat sends an empty Progress every heartbeatInterval until the
-// returned function is called; that function returns once no heartbeat
-// is being written.
-func (r *Receiver) heartbeat(s Stream, reqID uint64) (stop func()) {
+// returned function is called, and calls gone if the sender can no
+// longer be written to; stop returns once no heartbeat is being written.
+func (r *Receiver) heartbeat(s Stream, reqID uint64, gone func()) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -376,6 +394,7 @@ func (r *Receiver) heartbeat(s Stream, reqID uint64) (stop func()) {
 			case <-tick.C:
 				_ = s.SetWriteDeadline(time.Now().Add(r.Limits.IdleTimeout))
 				if wire.WriteMsg(s, &wire.Progress{ReqID: reqID}) != nil {
+					gone()
 					return
 				}
 				_ = s.SetWriteDeadline(time.Time{})

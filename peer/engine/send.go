@@ -30,6 +30,9 @@ type SendOptions struct {
 	// OnProgress, if set, is called from one goroutine whenever the
 	// receiver confirms bytes.
 	OnProgress func(Progress)
+	// Name is the sender's display name, shown to the receiver as a
+	// hint; the peer ID is what counts.
+	Name string
 }
 
 // Result summarizes a finished send.
@@ -271,7 +274,9 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 	}()
 
 	rd := wire.NewReader(ctrl)
-	for _, part := range wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries) {
+	parts := wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries)
+	parts[0].Name = s.opts.Name
+	for _, part := range parts {
 		if err := s.write(part); err != nil {
 			// A receiver that refuses early stops reading; its reason
 			// may already be waiting.
