@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"net"
@@ -457,4 +458,71 @@ func nextBefore(t *testing.T, p *proc, name, not string, timeout time.Duration) 
 		t.Fatalf("a %q event came before %q: %v", not, name, e)
 	}
 	return e
+}
+
+// TestPipe: tar c dir | dshare send - TICKET on one side, dshare recv
+// --stdout > x.tar on the other; the bytes come out as they went in.
+func TestPipe(t *testing.T) {
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data.bin")
+	writeRandom(t, data, 3<<20+17, 8)
+	outFile := filepath.Join(tmp, "out.bin")
+	out, err := os.Create(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	recv := exec.Command(bin("dshare"), "recv", "--home", filepath.Join(tmp, "hr"), "--offline", "--yes", "--stdout",
+		"--listen", "/ip4/127.0.0.1/udp/0/quic-v1")
+	recv.Stdout = out
+	stderr, err := recv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = recv.Process.Kill(); _ = recv.Wait() })
+	// The ticket is on the receiver's stderr.
+	tickets := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 4 && strings.HasPrefix(f[3], "dshare1") {
+				select {
+				case tickets <- f[3]:
+				default:
+				}
+			}
+		}
+	}()
+	var ticket string
+	select {
+	case ticket = <-tickets:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ticket printed")
+	}
+	in, err := os.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	send := exec.Command(bin("dshare"), "send", "--home", filepath.Join(tmp, "hs"), "--offline", "-", ticket)
+	send.Stdin = in
+	if b, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("send -: %v\n%s", err, b)
+	}
+	done := make(chan error, 1)
+	go func() { done <- recv.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("recv --stdout: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("recv --stdout did not exit after its one file")
+	}
+	if fileHash(t, data) != fileHash(t, outFile) {
+		t.Fatal("the piped bytes came out different")
+	}
 }

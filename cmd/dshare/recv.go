@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -35,6 +36,7 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	fs.Var(&from, "from", "accept offers only from `PEER` (repeatable); others are refused unread")
 	maxBytes := fs.String("max-bytes", "", "refuse offers larger than `SIZE` (e.g. 500M, 20G)")
 	idle := fs.Duration("idle-timeout", peer.DefaultIdleTimeout, "drop a peer's stream that sends nothing for this `long`")
+	toStdout := fs.Bool("stdout", false, "write the one file received to stdout once verified, then exit (for pipes: dshare recv --stdout > x.tar)")
 	var nf netFlags
 	addNetFlags(fs, &nf)
 	pos, err := parse(e, fs, args)
@@ -44,7 +46,20 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("recv takes no arguments (got %q)", pos[0])}
+		return usageError{fmt.Sprintf("recv takes no arguments (got '%s')", pos[0])}
+	}
+	if *toStdout {
+		if e.json {
+			return usageError{"--stdout and --json both write to stdout; choose one"}
+		}
+		// The file is received, verified and placed in a private
+		// directory as always, then copied out.
+		tmp, err := os.MkdirTemp("", "dshare-stdout-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dir, *once = tmp, true
 	}
 	if err := checkDir(*dir); err != nil {
 		return err
@@ -110,7 +125,8 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 			if n.dht != nil {
 				n.dht.Advertise(ctx) // senders find us by peer ID
 			} else if n.err != nil {
-				fmt.Fprintf(e.stderr, "dshare: DHT off: %v\n", n.err)
+				e.events.emit("dht", map[string]any{"error": n.err.Error()})
+				fmt.Fprintf(e.stderr, "dshare: %v; senders on other networks cannot look this receiver up, those on this network still can\n", n.err)
 			}
 		}()
 	}
@@ -119,8 +135,12 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if e.interactive() && !*yes {
 		ui.input() // from now on, every line typed is timestamped
 	}
+	ui.single = *toStdout
 	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits,
 		Journal: peer.JournalPath(e.home, *dir)}
+	if *toStdout {
+		r.Journal = "" // nothing to remember of a directory that goes away
+	}
 	if allow != nil {
 		r.Allow = func(id libp2ppeer.ID) bool { return allow[id] }
 	}
@@ -128,6 +148,9 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	ui.mu.Lock()
 	active, completed := ui.active, ui.completed
 	ui.mu.Unlock()
+	if *toStdout && completed == 1 && err == nil {
+		return copyOut(e, *dir, ui.lastSaved)
+	}
 	if sig.Err() != nil {
 		// Stopping an idle receiver is how one ends it; stopping one in
 		// the middle of a transfer interrupts that transfer.
@@ -159,7 +182,9 @@ type recvUI struct {
 	renamed   map[uint64][]string // lines about files saved under new names
 	saved     map[uint64][]string // final names, per transfer, up to maxNamesListed
 	completed int
-	active    int // transfers accepted and not yet ended
+	active    int      // transfers accepted and not yet ended
+	single    bool     // --stdout: one file only
+	lastSaved []string // the names the last completed transfer saved
 }
 
 const (
@@ -171,6 +196,9 @@ const (
 func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 	id, _ := libp2ppeer.Decode(o.Peer)
 	trusted := u.trusted[id]
+	if u.single && (o.Files != 1 || len(o.Entries) != 1) {
+		return fmt.Errorf("%w: this receiver writes one file to its output, and %s were offered; send a single file", wire.ErrRejected, count(o.Files, "file"))
+	}
 	words, paired := u.pairs.words(o.Peer)
 	offer := map[string]any{"peer": o.Peer, "files": o.Files, "bytes": o.Bytes, "trusted": trusted}
 	if o.Name != "" {
@@ -325,6 +353,7 @@ func (u *recvUI) notify(ev peer.Event) {
 		}
 		delete(u.skipped, ev.ReqID)
 		delete(u.renamed, ev.ReqID)
+		u.lastSaved = saved
 		delete(u.saved, ev.ReqID)
 		u.completed++
 		if u.once {
@@ -401,4 +430,25 @@ func checkDir(dir string) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// copyOut writes the one file received into dir to stdout.
+func copyOut(e *env, dir string, saved []string) error {
+	if len(saved) != 1 {
+		return fmt.Errorf("expected one file to write out, got %d", len(saved))
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	f, err := root.Open(saved[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(e.stdout, f); err != nil {
+		return fmt.Errorf("writing the received file to the output: %w", err)
+	}
+	return nil
 }

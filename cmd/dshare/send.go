@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	retryFor := fs.Duration("retry-for", 2*time.Minute, "keep reconnecting and resuming this long after the connection fails (0: never)")
 	var listen listFlag
 	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, random port)")
+	stdinName := fs.String("stdin-name", "stdin", "with PATH -, the `name` the piped data is saved under")
 	name := fs.String("name", "", "show the receiver this `name` for this machine (a hint; the peer ID is what counts)")
 	punch := fs.Duration("punch-wait", peer.DefaultPunchWait, "wait this `long` for hole punching before sending through a relay (0: start at once, move to direct when it succeeds)")
 	var nf netFlags
@@ -54,6 +57,16 @@ func runSend(ctx context.Context, e *env, args []string) error {
 				return usageError{fmt.Sprintf("%s is neither a file nor a valid code: %v", last, cerr)}
 			}
 		}
+	}
+	if len(paths) == 1 && paths[0] == "-" {
+		// Piped data is spooled to a private file first: the receiver
+		// is told the size, and a lost connection resumes.
+		p, cleanup, err := spoolStdin(e, *stdinName)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		paths = []string{p}
 	}
 	m, err := peer.BuildManifest(paths)
 	if err != nil {
@@ -619,4 +632,33 @@ func pairFailure(id lpeer.ID, err error) error {
 		return sentence{fmt.Sprintf("%s did not accept the ticket: %v", id, err), err}
 	}
 	return sentence{fmt.Sprintf("pairing with %s failed: %v", id, err), err}
+}
+
+// spoolStdin copies what is piped into stdin to a private file named
+// name, and returns its path and how to remove it.
+func spoolStdin(e *env, name string) (string, func(), error) {
+	if isTerminal(e.stdin) {
+		return "", nil, usageError{"PATH - reads what is piped into dshare, and nothing is; try: tar c dir | dshare send - CODE"}
+	}
+	if err := peer.CheckPath(name); err != nil || strings.Contains(name, "/") {
+		return "", nil, usageError{fmt.Sprintf("--stdin-name %s is not a plain file name", peer.Escape(name))}
+	}
+	dir, err := os.MkdirTemp("", "dshare-stdin-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	p := filepath.Join(dir, name)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		_, err = io.Copy(f, e.stdin)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("reading the piped data: %w", err)
+	}
+	return p, cleanup, nil
 }
