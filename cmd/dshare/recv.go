@@ -227,8 +227,10 @@ func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 	// read before the question was shown is dropped.
 	lines := u.input()
 	flushInput(u.e.stdin)
-	fmt.Fprint(u.e.stderr, "Accept? [y/N] ")
+	// Taken before the question is shown: an answer typed the moment it
+	// appears may be read before this goroutine runs again.
 	asked := time.Now()
+	fmt.Fprint(u.e.stderr, "Accept? [y/N] ")
 	for {
 		select {
 		case l, ok := <-lines:
