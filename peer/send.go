@@ -17,7 +17,13 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, p
 	if punchWait == 0 {
 		punchWait = DefaultPunchWait
 	}
-	return engine.Send(ctx, &link{h: h, target: target, punchWait: punchWait}, m, opts)
+	l := &link{h: h, target: target, punchWait: punchWait}
+	if opts.Lanes > 1 {
+		l.lanes = &lanes{h: h, target: target.ID, want: min(opts.Lanes, MaxLanes)}
+		defer l.lanes.close()
+		opts.Streams = max(opts.Streams, l.lanes.want)
+	}
+	return engine.Send(ctx, l, m, opts)
 }
 
 // link is the engine's way to a receiver through a libp2p host.
@@ -25,6 +31,7 @@ type link struct {
 	h         host.Host
 	target    peer.AddrInfo
 	punchWait time.Duration
+	lanes     *lanes // nil: every stream on the host's connection
 }
 
 func (l *link) Connect(ctx context.Context) error {
@@ -41,12 +48,22 @@ func (l *link) Open(ctx context.Context) (engine.Stream, error) {
 }
 
 func (l *link) Relayed(s engine.Stream) bool {
-	ls, ok := s.(stream)
-	return ok && IsRelayed(ls.Conn())
+	switch s := s.(type) {
+	case stream:
+		return IsRelayed(s.Conn())
+	case *hostLaneStream:
+		return IsRelayed(s.Conn())
+	}
+	return false // a lane is direct
 }
 
 func (l *link) DirectNow() bool { return hasDirect(l.h, l.target.ID) }
 
-func (l *link) Drop() { _ = l.h.Network().ClosePeer(l.target.ID) }
+func (l *link) Drop() {
+	if l.lanes != nil {
+		l.lanes.close()
+	}
+	_ = l.h.Network().ClosePeer(l.target.ID)
+}
 
 var _ engine.Stream = stream{}

@@ -33,6 +33,9 @@ type SendOptions struct {
 	// Name is the sender's display name, shown to the receiver as a
 	// hint; the peer ID is what counts.
 	Name string
+	// Lanes, above 1, is how many connections a link that can should
+	// spread data streams over (see DataLink).
+	Lanes int
 }
 
 // Result summarizes a finished send.
@@ -563,6 +566,8 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 			}
 			s.firstByte.CompareAndSwap(0, time.Now().UnixNano())
 			if err := wire.WriteData(st, &wire.Data{File: uint32(j.f.idx), Offset: r.Off, Hash: sum[:]}, p); err != nil {
+				// On a lane that died too: what it carried unconfirmed
+				// is lost with it, and the next session sends it again.
 				return fmt.Errorf("send %s: %w", j.f.entry.Path, err)
 			}
 			s.sent.Add(r.Len())
@@ -602,7 +607,11 @@ func (s *sendSession) watchdog(ctx context.Context, cancel context.CancelCauseFu
 }
 
 func (s *sendSession) openData(ctx context.Context) (Stream, error) {
-	st, err := s.link.Open(ctx)
+	open := s.link.Open
+	if dl, ok := s.link.(DataLink); ok {
+		open = dl.OpenData
+	}
+	st, err := open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open data stream: %w", err)
 	}

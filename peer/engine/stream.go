@@ -45,6 +45,12 @@ type Link interface {
 	Drop()
 }
 
+// DataLink is a Link that opens data streams its own way, spread over
+// connections of their own so that each has its own congestion window.
+type DataLink interface {
+	OpenData(ctx context.Context) (Stream, error)
+}
+
 // resetFor returns the code to reset a stream with when err ends it.
 func resetFor(err error) wire.Code {
 	if c := wire.CodeOf(err); c != wire.CodeInternal {
