@@ -58,10 +58,11 @@ func BenchmarkSend1GiB(b *testing.B) {
 }
 
 // rawRun sends size bytes over a plain go-libp2p QUIC stream between two
-// rawquic processes and returns the sender's wall time.
+// processes of dshare-bench's raw baseline and returns the sender's wall
+// time.
 func rawRun(b *testing.B, size int64) time.Duration {
 	b.Helper()
-	l := exec.Command(bin("rawquic"), "listen")
+	l := exec.Command(bin("dshare-bench"), "raw-listen")
 	out, err := l.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -77,8 +78,8 @@ func rawRun(b *testing.B, size int64) time.Duration {
 	}
 	addr := strings.TrimSpace(string(buf[:n]))
 	t0 := time.Now()
-	if msg, err := exec.Command(bin("rawquic"), "send", addr, strconv.FormatInt(size, 10)).CombinedOutput(); err != nil {
-		b.Fatalf("rawquic send: %v\n%s", err, msg)
+	if msg, err := exec.Command(bin("dshare-bench"), "raw-send", addr, strconv.FormatInt(size, 10)).CombinedOutput(); err != nil {
+		b.Fatalf("dshare-bench raw-send: %v\n%s", err, msg)
 	}
 	return time.Since(t0)
 }

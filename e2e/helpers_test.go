@@ -20,7 +20,8 @@ import (
 
 var binDir string
 
-// TestMain builds dshare (and the raw-QUIC baseline) once for the package.
+// TestMain builds dshare and dshare-bench (which holds the raw-QUIC
+// baseline) once for the package.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dshare-e2e-")
 	if err != nil {
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"../cmd/dshare", "./internal/rawquic"} {
+	for _, pkg := range []string{"../cmd/dshare", "../cmd/dshare-bench"} {
 		cmd := exec.Command("go", "build", "-o", dir, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

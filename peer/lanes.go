@@ -12,13 +12,15 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/multiformats/go-multistream"
+	"github.com/quic-go/quic-go"
 
 	"github.com/dshare/dshare/peer/engine"
 	"github.com/dshare/dshare/wire"
 )
 
-// MaxLanes bounds the QUIC connections one send spreads its data over.
-const MaxLanes = 16
+// MaxLanes bounds the QUIC connections one send spreads its data over,
+// the host's own included.
+const MaxLanes = engine.MaxDataStreams
 
 // lanes are extra QUIC connections to the receiver for data streams.
 // quic-go's congestion control is per connection, and on a lossy path one
@@ -27,45 +29,64 @@ const MaxLanes = 16
 // own QUIC transport, so they are authenticated as this peer by libp2p's
 // TLS handshake and leave from the host's UDP socket, through the same
 // NAT mapping as the first connection.
+//
+// In auto mode a controller sets how many are in use: more while packets
+// are lost but the round trip stays near its minimum (random loss, as on
+// Wi-Fi or a long path), half as many as soon as the round trip grows (a
+// queue is building: real congestion, where more windows would only
+// crowd out others).
 type lanes struct {
 	h      host.Host
 	target peer.ID
-	want   int // lanes to use, the host's own connection included
+	max    int  // lanes at most, the host's connection included
+	auto   bool // a controller sets active; otherwise active is max
 
 	mu       sync.Mutex
-	conns    []*lane
-	hostOpen int  // data streams open on the host's own connection
-	failed   bool // dialing a lane failed: use the host's connection only
+	conns    []*lane // dialed, in order; the first active-1 are in use
+	active   int     // lanes in use, the host's connection included
+	hostOpen int     // data streams open on the host's own connection
+	failed   bool    // dialing a lane failed: no more are tried
+	started  bool    // the controller runs
+	done     chan struct{}
+	lost     uint64 // packets lost, at the controller's last look
+	queued   int    // the controller's looks in a row that saw a queue
 }
 
 type lane struct {
 	c    transport.CapableConn
+	idx  int
 	open int // data streams open on it
 }
 
-// direct returns the address of the host's direct QUIC connection to the
-// target, where lanes can go; nil if there is none.
-func (l *lanes) direct() ma.Multiaddr {
+func newLanes(h host.Host, target peer.ID, n int) *lanes {
+	l := &lanes{h: h, target: target, max: MaxLanes, auto: true, active: 1, done: make(chan struct{})}
+	if n > 1 {
+		l.max, l.auto, l.active = min(n, MaxLanes), false, min(n, MaxLanes)
+	}
+	return l
+}
+
+// hostConn returns the host's direct QUIC connection to the target, where
+// lanes can go; nil if there is none (relayed, or TCP).
+func (l *lanes) hostConn() network.Conn {
 	for _, c := range l.h.Network().ConnsToPeer(l.target) {
 		if IsRelayed(c) {
 			continue
 		}
-		a := c.RemoteMultiaddr()
-		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-			return a
+		if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			return c
 		}
 	}
 	return nil
 }
 
-// dial adds lanes until there are want-1 of them, in parallel.
+// dial adds lanes until active-1 are up, in parallel. Call with l.mu held.
 func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
 	sw, ok := l.h.Network().(*swarm.Swarm)
-	if !ok {
-		l.failed = true
-		return
+	tpt := transport.Transport(nil)
+	if ok {
+		tpt = sw.TransportForDialing(addr)
 	}
-	tpt := sw.TransportForDialing(addr)
 	if tpt == nil {
 		l.failed = true
 		return
@@ -74,7 +95,7 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
 	defer cancel()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for range l.want - 1 - len(l.conns) {
+	for range l.active - 1 - len(l.conns) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -85,7 +106,7 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
 				l.failed = true
 				return
 			}
-			l.conns = append(l.conns, &lane{c: c})
+			l.conns = append(l.conns, &lane{c: c, idx: len(l.conns)})
 			// Nothing is served on a lane: the receiver's own streams
 			// (identify) are refused at once rather than left waiting.
 			go func() {
@@ -102,29 +123,33 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
 	wg.Wait()
 }
 
-// open opens a data stream on the lane with the fewest, or reports false
-// if the host's own connection should carry it.
+// open opens a data stream on the least-loaded lane in use, or reports
+// false if the host's own connection should carry it.
 func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.failed && len(l.conns) < l.want-1 {
-		addr := l.direct()
-		if addr == nil {
-			return nil, nil, false, nil // relayed, or TCP: no lanes
-		}
-		l.dial(ctx, addr)
+	hc := l.hostConn()
+	if hc == nil {
+		return nil, nil, false, nil // relayed, or TCP: no lanes
 	}
-	// The host's connection counts as one lane: it carries a share too.
+	if l.auto && !l.started {
+		l.started = true
+		go l.control(l.done)
+	}
+	if !l.failed && len(l.conns) < l.active-1 {
+		l.dial(ctx, hc.RemoteMultiaddr())
+	}
 	var best *lane
 	for _, ln := range l.conns {
-		if ln.c.IsClosed() {
+		if ln.idx >= l.active-1 || ln.c.IsClosed() {
 			continue
 		}
 		if best == nil || ln.open < best.open {
 			best = ln
 		}
 	}
-	if best == nil || best.open >= l.hostShare() {
+	// The host's connection carries an even share too.
+	if best == nil || best.open > l.hostOpen {
 		return nil, nil, false, nil
 	}
 	s, err := best.c.OpenStream(ctx)
@@ -134,11 +159,6 @@ func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, err
 	best.open++
 	return s, best, true, nil
 }
-
-// hostShare bounds the streams of the lane picked: a lane gets a stream
-// while it has no more than the host's own connection, which gets the
-// next one otherwise, so that all carry an even share.
-func (l *lanes) hostShare() int { return l.hostOpen + 1 }
 
 func (l *lanes) release(ln *lane) {
 	l.mu.Lock()
@@ -150,14 +170,143 @@ func (l *lanes) release(ln *lane) {
 	ln.open--
 }
 
-// close closes every lane.
+// wanted is how many data streams the lanes in use can carry.
+func (l *lanes) wanted() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.active
+}
+
+// crowded reports whether the host's connection carries more than its
+// share of streams while lanes are in use.
+func (l *lanes) crowded() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active <= 1 || len(l.conns) == 0 {
+		return false
+	}
+	least := -1
+	for _, ln := range l.conns {
+		if ln.idx < l.active-1 && !ln.c.IsClosed() && (least < 0 || ln.open < least) {
+			least = ln.open
+		}
+	}
+	return least >= 0 && l.hostOpen > least+1
+}
+
+// retired reports whether ln is no longer in use.
+func (l *lanes) retired(ln *lane) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return ln.idx >= l.active-1
+}
+
+// stats adds up what quic-go reports of the host's connection and the
+// lanes: the least minimum round trip, the host's smoothed one, and the
+// packets lost.
+func (l *lanes) stats() (minRTT, srtt time.Duration, lost uint64, ok bool) {
+	var conns []interface{ As(any) bool }
+	if hc := l.hostConn(); hc != nil {
+		conns = append(conns, hc)
+	}
+	l.mu.Lock()
+	for _, ln := range l.conns {
+		conns = append(conns, ln.c)
+	}
+	l.mu.Unlock()
+	for i, c := range conns {
+		var qc *quic.Conn
+		if !c.As(&qc) {
+			continue
+		}
+		st := qc.ConnectionStats()
+		if st.MinRTT > 0 && (minRTT == 0 || st.MinRTT < minRTT) {
+			minRTT = st.MinRTT
+		}
+		if i == 0 {
+			srtt = st.SmoothedRTT
+		}
+		lost += st.PacketsLost
+		ok = true
+	}
+	return minRTT, srtt, lost, ok && minRTT > 0 && srtt > 0
+}
+
+// control adjusts the lanes in use until done is closed.
+func (l *lanes) control(done <-chan struct{}) {
+	tick := time.NewTicker(laneInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		minRTT, srtt, lost, ok := l.stats()
+		if !ok {
+			continue
+		}
+		l.mu.Lock()
+		l.active, l.queued = nextLanes(l.active, l.max, l.queued, minRTT, srtt, lost > l.lost && !l.failed)
+		l.lost = lost
+		l.mu.Unlock()
+	}
+}
+
+// nextLanes is the controller's rule: lanes double while packets are lost
+// with the round trip near its minimum (random loss, which more windows
+// ride out), and shrink by a quarter once it has stayed well above it for
+// two seconds (a queue: real congestion, where more windows would crowd out
+// others). queued counts the looks in a row that saw a queue.
+func nextLanes(active, most, queued int, minRTT, srtt time.Duration, newLoss bool) (int, int) {
+	if minRTT < longPath {
+		// A short path: one window recovers from a loss within a few
+		// milliseconds, and more connections cost only CPU and memory.
+		return 1, 0
+	}
+	if srtt > minRTT+minRTT/2+5*time.Millisecond {
+		queued++
+		if queued >= queuedLooks {
+			return max(1, active*3/4), 0
+		}
+		return active, queued
+	}
+	if newLoss {
+		if active == 1 {
+			// A long path losing packets: start where a few windows
+			// are sure to help, and double from there.
+			return min(most, 8), 0
+		}
+		return min(most, active*2), 0
+	}
+	return active, 0
+}
+
+// queuedLooks is how many looks in a row must see a queue before lanes
+// shrink: a burst of a few round trips is not congestion.
+const queuedLooks = 8
+
+// longPath is the minimum round trip above which one window is slow to
+// recover from a loss.
+const longPath = 10 * time.Millisecond
+
+// laneInterval is how often the controller looks at the connections: a
+// few round trips of a long path.
+const laneInterval = 250 * time.Millisecond
+
+// close closes every lane and stops the controller.
 func (l *lanes) close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, ln := range l.conns {
 		_ = ln.c.Close()
 	}
-	l.conns, l.failed = nil, false
+	l.conns, l.failed, l.hostOpen = nil, false, 0
+	if l.started {
+		close(l.done)
+		l.started = false
+		l.done = make(chan struct{})
+	}
 }
 
 // laneStream is a data stream on a lane.
@@ -188,6 +337,27 @@ func (s *laneStream) Close() error {
 func (s *laneStream) Reset(code wire.Code) error {
 	s.done()
 	return s.MuxedStream.ResetWithError(network.StreamErrorCode(code))
+}
+
+// Wanted is how many data streams the link can use now: at least the
+// engine's default, and one per lane in use.
+func (l *link) Wanted() int {
+	if l.lanes == nil {
+		return 0
+	}
+	return max(engine.DefaultStreams, l.lanes.wanted())
+}
+
+// Retired reports whether st is on a lane no longer in use, or is one of
+// more streams on the host's connection than its share once lanes are up.
+func (l *link) Retired(st engine.Stream) bool {
+	switch s := st.(type) {
+	case *laneStream:
+		return l.lanes.retired(s.ln)
+	case *hostLaneStream:
+		return l.lanes.crowded()
+	}
+	return false
 }
 
 // OpenData opens a data stream: on a lane while lanes are wanted and can

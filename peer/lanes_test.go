@@ -53,3 +53,28 @@ func TestLanes(t *testing.T) {
 	t.Logf("%d connections at most, a lane closed mid-transfer: %v, %d sessions", maxConns, killed, res.Sessions)
 	waitEvent(t, events, EventDone)
 }
+
+func TestNextLanes(t *testing.T) {
+	const ms = time.Millisecond
+	for _, c := range []struct {
+		name           string
+		active, queued int
+		minRTT, srtt   time.Duration
+		loss           bool
+		want, wantQ    int
+	}{
+		{"short path never uses lanes", 4, 0, 2 * ms, 2 * ms, true, 1, 0},
+		{"long path, first loss", 1, 0, 40 * ms, 41 * ms, true, 8, 0},
+		{"random loss doubles", 8, 0, 40 * ms, 42 * ms, true, 16, 0},
+		{"at most the maximum", 24, 0, 40 * ms, 42 * ms, true, 32, 0},
+		{"no loss, no queue: hold", 8, 3, 40 * ms, 42 * ms, false, 8, 0},
+		{"a queue is counted", 16, 2, 40 * ms, 80 * ms, true, 16, 3},
+		{"a lasting queue shrinks", 16, queuedLooks - 1, 40 * ms, 80 * ms, false, 12, 0},
+		{"never below one", 1, queuedLooks - 1, 40 * ms, 80 * ms, false, 1, 0},
+	} {
+		got, q := nextLanes(c.active, MaxLanes, c.queued, c.minRTT, c.srtt, c.loss)
+		if got != c.want || q != c.wantQ {
+			t.Errorf("%s: nextLanes = %d, %d; want %d, %d", c.name, got, q, c.want, c.wantQ)
+		}
+	}
+}

@@ -24,7 +24,7 @@ var (
 	}
 	// Memory is reserved per data stream for its chunk buffer.
 	serviceLimit     = rcmgr.BaseLimit{Streams: 2048, StreamsInbound: 1024, StreamsOutbound: 1024, Memory: 160 << 20}
-	servicePeerLimit = rcmgr.BaseLimit{Streams: 96, StreamsInbound: 48, StreamsOutbound: 48, Memory: 2 * engine.MaxDataStreams << 20}
+	servicePeerLimit = rcmgr.BaseLimit{Streams: 6 * engine.MaxDataStreams, StreamsInbound: 3 * engine.MaxDataStreams, StreamsOutbound: 3 * engine.MaxDataStreams, Memory: 2 * engine.MaxDataStreams << 20}
 )
 
 // newResourceManager returns libp2p's default resource manager with

@@ -18,10 +18,12 @@ func Send(ctx context.Context, h host.Host, target peer.AddrInfo, m *Manifest, p
 		punchWait = DefaultPunchWait
 	}
 	l := &link{h: h, target: target, punchWait: punchWait}
-	if opts.Lanes > 1 {
-		l.lanes = &lanes{h: h, target: target.ID, want: min(opts.Lanes, MaxLanes)}
+	if opts.Lanes != 1 {
+		l.lanes = newLanes(h, target.ID, opts.Lanes)
 		defer l.lanes.close()
-		opts.Streams = max(opts.Streams, l.lanes.want)
+		if !l.lanes.auto {
+			opts.Streams = max(opts.Streams, l.lanes.max)
+		}
 	}
 	return engine.Send(ctx, l, m, opts)
 }

@@ -16,7 +16,7 @@ const (
 const (
 	DefaultChunkSize = 1 << 20
 	DefaultStreams   = 8
-	MaxDataStreams   = 16                     // per transfer, on the receiver
+	MaxDataStreams   = 32                     // per transfer, on the receiver
 	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
 	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
 	// The receiver reports at least this often, so that a sender can tell

@@ -319,8 +319,8 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 
 	work := make(chan job)
 	var wg sync.WaitGroup
-	workErr := make(chan error, s.opts.Streams)
-	for range s.opts.Streams {
+	workErr := make(chan error, MaxDataStreams)
+	startWorker := func() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -330,8 +330,13 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 			}
 		}()
 	}
+	for range s.opts.Streams {
+		startWorker()
+	}
+	dispatched := make(chan struct{})
 	go func() {
 		defer close(work)
+		defer close(dispatched)
 		for _, j := range jobs {
 			select {
 			case work <- j:
@@ -340,6 +345,30 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	if dl, ok := s.link.(DataLink); ok {
+		// A link that spreads data over several connections may want
+		// more streams as it adds some: workers are added, never
+		// removed, while there is work to hand out. The supervisor
+		// counts in wg itself, so that wg.Wait cannot return while it
+		// may still add.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(laneCheckInterval)
+			defer tick.Stop()
+			n := s.opts.Streams
+			for {
+				select {
+				case <-dispatched:
+					return
+				case <-tick.C:
+					for ; n < min(dl.Wanted(), MaxDataStreams); n++ {
+						startWorker()
+					}
+				}
+			}
+		}()
+	}
 	wg.Wait()
 	select {
 	case err := <-workErr:
@@ -558,6 +587,12 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 				_ = st.Close()
 				st = nil
 			}
+			if dl, ok := s.link.(DataLink); ok && st != nil && dl.Retired(st) {
+				// Its connection is no longer one the link wants used
+				// (the path is congested): the stream moves.
+				_ = st.Close()
+				st = nil
+			}
 			if st == nil {
 				var err error
 				if st, err = s.openData(ctx); err != nil {
@@ -583,6 +618,10 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 	}
 	return nil
 }
+
+// laneCheckInterval is how often a session asks a DataLink how many
+// streams it wants.
+const laneCheckInterval = 250 * time.Millisecond
 
 // errStalled ends a session whose receiver has gone silent.
 var errStalled = errors.New("receiver stopped answering")

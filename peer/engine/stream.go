@@ -49,6 +49,11 @@ type Link interface {
 // connections of their own so that each has its own congestion window.
 type DataLink interface {
 	OpenData(ctx context.Context) (Stream, error)
+	// Wanted is how many data streams the link can use now.
+	Wanted() int
+	// Retired reports whether st runs on a connection the link no
+	// longer wants data on; the sender then moves to a new stream.
+	Retired(st Stream) bool
 }
 
 // resetFor returns the code to reset a stream with when err ends it.
