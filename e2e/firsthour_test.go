@@ -181,7 +181,7 @@ func TestLANNoInternet(t *testing.T) {
 		if r.code != exitRejected {
 			t.Fatalf("exit code %d, want %d\n%s", r.code, exitRejected, r.stderr)
 		}
-		oneSentence(t, r.stderr, "declined the offer")
+		oneSentence(t, r.stderr, "rejected the offer")
 		t.Logf("declined: exited %v after start: %s", r.took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
 		if r.took > time.Second {
 			t.Errorf("the receiver's no reached the sender %v after it started, want within 1 s", r.took)

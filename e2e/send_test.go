@@ -114,7 +114,7 @@ func TestRejectedWithoutTerminal(t *testing.T) {
 	if r.code != exitRejected {
 		t.Fatalf("exit code %d, want %d for a refusal\n%s", r.code, exitRejected, r.stderr)
 	}
-	oneSentence(t, r.stderr, "declined the offer: the receiver has no terminal to ask")
+	oneSentence(t, r.stderr, "rejected the offer: the receiver has no terminal to ask")
 	recv.next(t, "rejected", 5*time.Second)
 	if entries, _ := os.ReadDir(out); len(entries) != 0 {
 		t.Fatalf("rejected offer wrote %v", entries)

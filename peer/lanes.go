@@ -19,8 +19,10 @@ import (
 )
 
 // MaxLanes bounds the QUIC connections one send spreads its data over,
-// the host's own included.
-const MaxLanes = engine.MaxDataStreams
+// the host's own included. The receiver admits this many connections
+// from one peer, and a few more (rcmgr.go): each one a flooding peer
+// holds costs the receiver memory, so the bound stays modest.
+const MaxLanes = 16
 
 // lanes are extra QUIC connections to the receiver for data streams.
 // quic-go's congestion control is per connection, and on a lossy path one
@@ -273,9 +275,10 @@ func nextLanes(active, most, queued int, minRTT, srtt time.Duration, newLoss boo
 	}
 	if newLoss {
 		if active == 1 {
-			// A long path losing packets: start where a few windows
-			// are sure to help, and double from there.
-			return min(most, 8), 0
+			// A long path losing packets: all lanes at once. Lanes
+			// added a few at a time start their slow start into a
+			// queue the others have filled, and lose a burst.
+			return most, 0
 		}
 		return min(most, active*2), 0
 	}

@@ -35,7 +35,7 @@ func newResourceManager() (network.ResourceManager, error) {
 	// A send may spread its data over MaxLanes connections (lanes.go).
 	limits.PeerBaseLimit.ConnsInbound = max(limits.PeerBaseLimit.ConnsInbound, MaxLanes+4)
 	limits.PeerBaseLimit.ConnsOutbound = max(limits.PeerBaseLimit.ConnsOutbound, MaxLanes+4)
-	limits.PeerBaseLimit.Conns = max(limits.PeerBaseLimit.Conns, 2*MaxLanes+8)
+	limits.PeerBaseLimit.Conns = max(limits.PeerBaseLimit.Conns, MaxLanes+8)
 	limits.AddProtocolLimit(ProtocolID, protocolLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddProtocolPeerLimit(ProtocolID, protocolPeerLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddServiceLimit(ServiceName, serviceLimit, rcmgr.BaseLimitIncrease{})

@@ -98,6 +98,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	files, total := m.Files()
 	var b *bars
+	accepted := false
 	e.events.emit("sending", map[string]any{"peer": info.ID.String(), "files": files, "bytes": total})
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sending %s (%s) to %s; waiting for it to accept...\n", count(files, "file"), humanBytes(total), info.ID)
@@ -120,6 +121,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 			}
 		},
 		OnAccept: func(already uint64) {
+			accepted = true
 			path := connPath(h, info.ID)
 			e.events.emit("accepted", map[string]any{"peer": info.ID.String(), "path": path, "already": already})
 			if !e.json && path == peer.PathRelayed {
@@ -143,6 +145,9 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
+			if !accepted {
+				return fmt.Errorf("%w before the receiver answered", errInterrupted)
+			}
 			return fmt.Errorf("%w; run the same command again to resume where it stopped", errInterrupted)
 		}
 		if re, ok := peer.RelayRefusal(err); ok && re.Permanent() {
@@ -534,7 +539,7 @@ func sendFailure(id lpeer.ID, err error) error {
 	words := peerWords(re)
 	switch re.Code {
 	case wire.CodeRejected:
-		return sentence{fmt.Sprintf("%s declined the offer: %s", id, words), err}
+		return sentence{fmt.Sprintf("%s rejected the offer: %s", id, words), err}
 	case wire.CodeUnauthorized:
 		return sentence{fmt.Sprintf("%s refused this sender as not authorized: %s", id, words), err}
 	case wire.CodeNoSpace:
