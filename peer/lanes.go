@@ -44,11 +44,14 @@ type lanes struct {
 	auto   bool // a controller sets active; otherwise active is max
 
 	mu       sync.Mutex
-	conns    []*lane // dialed, in order; the first active-1 are in use
-	active   int     // lanes in use, the host's connection included
-	hostOpen int     // data streams open on the host's own connection
-	failed   bool    // dialing a lane failed: no more are tried
-	started  bool    // the controller runs
+	conns    []*lane    // dialed, in order; the first active-1 are in use
+	active   int        // lanes in use, the host's connection included
+	hostOpen int        // data streams open on the host's own connection
+	failed   bool       // dialing a lane failed: no more are tried
+	dialing  bool       // lanes are being dialed, without mu held
+	dialed   *sync.Cond // signalled, with mu, when a dial ends
+	closed   bool       // close ran: lanes dialed meanwhile are closed at once
+	started  bool       // the controller runs
 	done     chan struct{}
 	lost     uint64 // packets lost, at the controller's last look
 	queued   int    // the controller's looks in a row that saw a queue
@@ -62,6 +65,7 @@ type lane struct {
 
 func newLanes(h host.Host, target peer.ID, n int) *lanes {
 	l := &lanes{h: h, target: target, max: MaxLanes, auto: true, active: 1, done: make(chan struct{})}
+	l.dialed = sync.NewCond(&l.mu)
 	if n > 1 {
 		l.max, l.auto, l.active = min(n, MaxLanes), false, min(n, MaxLanes)
 	}
@@ -82,22 +86,22 @@ func (l *lanes) hostConn() network.Conn {
 	return nil
 }
 
-// dial adds lanes until active-1 are up, in parallel. Call with l.mu held.
-func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
+// dial dials n lanes to addr in parallel, without l.mu held: a dial can
+// take seconds, and streams keep opening and closing meanwhile.
+func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr, n int) (conns []transport.CapableConn, failed bool) {
 	sw, ok := l.h.Network().(*swarm.Swarm)
 	tpt := transport.Transport(nil)
 	if ok {
 		tpt = sw.TransportForDialing(addr)
 	}
 	if tpt == nil {
-		l.failed = true
-		return
+		return nil, true
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for range l.active - 1 - len(l.conns) {
+	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -105,10 +109,10 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				l.failed = true
+				failed = true
 				return
 			}
-			l.conns = append(l.conns, &lane{c: c, idx: len(l.conns)})
+			conns = append(conns, c)
 			// Nothing is served on a lane: the receiver's own streams
 			// (identify) are refused at once rather than left waiting.
 			go func() {
@@ -123,6 +127,7 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr) {
 		}()
 	}
 	wg.Wait()
+	return conns, failed
 }
 
 // open opens a data stream on the least-loaded lane in use, or reports
@@ -136,10 +141,52 @@ func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, err
 	}
 	if l.auto && !l.started {
 		l.started = true
+		// A long path is known by its handshake already: all lanes go up
+		// before the data starts, rather than when the first loss has
+		// cut the only window, with its streams' chunks still in flight.
+		var qc *quic.Conn
+		if hc.As(&qc) {
+			if rtt := qc.ConnectionStats().MinRTT; rtt >= longPath {
+				l.active = min(l.max, firstLanes)
+			}
+		}
 		go l.control(l.done)
 	}
-	if !l.failed && len(l.conns) < l.active-1 {
-		l.dial(ctx, hc.RemoteMultiaddr())
+	// A dial under way is waited for: streams opened meanwhile would all
+	// go to the host's connection and leave the new lanes idle. The wait
+	// releases mu, so that streams can close and the controller look.
+	for l.dialing {
+		l.dialed.Wait()
+	}
+	// Lanes that died are dropped, so that others can take their place.
+	live := l.conns[:0]
+	for _, ln := range l.conns {
+		if !ln.c.IsClosed() {
+			ln.idx = len(live)
+			live = append(live, ln)
+		}
+	}
+	clear(l.conns[len(live):])
+	l.conns = live
+	if n := l.active - 1 - len(l.conns); n > 0 && !l.failed && !l.dialing {
+		l.dialing = true
+		l.mu.Unlock()
+		conns, failed := l.dial(ctx, hc.RemoteMultiaddr(), n)
+		l.mu.Lock()
+		l.dialing = false
+		l.dialed.Broadcast()
+		if l.closed {
+			// The send ended while this dial ran.
+			l.closed = false
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			return nil, nil, false, nil
+		}
+		l.failed = l.failed || failed
+		for _, c := range conns {
+			l.conns = append(l.conns, &lane{c: c, idx: len(l.conns)})
+		}
 	}
 	var best *lane
 	for _, ln := range l.conns {
@@ -238,6 +285,13 @@ func (l *lanes) stats() (minRTT, srtt time.Duration, lost uint64, ok bool) {
 func (l *lanes) control(done <-chan struct{}) {
 	tick := time.NewTicker(laneInterval)
 	defer tick.Stop()
+	// Losses from before the data flowed (hole punching, the offer)
+	// are not the path's: only new ones count.
+	if _, _, lost, ok := l.stats(); ok {
+		l.mu.Lock()
+		l.lost = lost
+		l.mu.Unlock()
+	}
 	for {
 		select {
 		case <-done:
@@ -274,12 +328,6 @@ func nextLanes(active, most, queued int, minRTT, srtt time.Duration, newLoss boo
 		return active, queued
 	}
 	if newLoss {
-		if active == 1 {
-			// A long path losing packets: all lanes at once. Lanes
-			// added a few at a time start their slow start into a
-			// queue the others have filled, and lose a burst.
-			return most, 0
-		}
 		return min(most, active*2), 0
 	}
 	return active, 0
@@ -293,6 +341,11 @@ const queuedLooks = 8
 // recover from a loss.
 const longPath = 10 * time.Millisecond
 
+// firstLanes is how many lanes a long path starts with: enough that one
+// loss does not stall the transfer, few enough that their slow starts
+// together do not overflow a queue of one bandwidth-delay product.
+const firstLanes = 4
+
 // laneInterval is how often the controller looks at the connections: a
 // few round trips of a long path.
 const laneInterval = 250 * time.Millisecond
@@ -305,6 +358,8 @@ func (l *lanes) close() {
 		_ = ln.c.Close()
 	}
 	l.conns, l.failed, l.hostOpen = nil, false, 0
+	// A dial under way finds closed set and closes what it got.
+	l.closed = l.dialing
 	if l.started {
 		close(l.done)
 		l.started = false

@@ -64,7 +64,7 @@ func TestNextLanes(t *testing.T) {
 		want, wantQ    int
 	}{
 		{"short path never uses lanes", 4, 0, 2 * ms, 2 * ms, true, 1, 0},
-		{"long path, first loss", 1, 0, 40 * ms, 41 * ms, true, MaxLanes, 0},
+		{"long path, first loss", 1, 0, 40 * ms, 41 * ms, true, 2, 0},
 		{"random loss doubles", 8, 0, 40 * ms, 42 * ms, true, 16, 0},
 		{"at most the maximum", 12, 0, 40 * ms, 42 * ms, true, MaxLanes, 0},
 		{"no loss, no queue: hold", 8, 3, 40 * ms, 42 * ms, false, 8, 0},

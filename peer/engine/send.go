@@ -319,7 +319,9 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 
 	work := make(chan job)
 	var wg sync.WaitGroup
-	workErr := make(chan error, MaxDataStreams)
+	// Every worker, those the supervisor may add included, has room for
+	// its error: a blocked send would keep wg.Wait from returning.
+	workErr := make(chan error, s.opts.Streams+MaxDataStreams)
 	startWorker := func() {
 		wg.Add(1)
 		go func() {
