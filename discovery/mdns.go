@@ -47,37 +47,30 @@ func Browse(ctx context.Context, self peer.ID, found func(peer.AddrInfo)) error 
 	go func() {
 		defer wg.Done()
 		seen := map[peer.ID]bool{}
-		take := func(e *zeroconf.ServiceEntry) {
+		for {
+			var e *zeroconf.ServiceEntry
+			ok := true
+			select {
+			case e, ok = <-entries:
+			case <-over:
+				// zeroconf closes entries only if it got as far as
+				// browsing; once Browse has returned, nothing more
+				// comes, so what is buffered is all.
+				select {
+				case e, ok = <-entries:
+				default:
+					return
+				}
+			}
+			if !ok {
+				return
+			}
 			for _, info := range parseEntry(e.Text) {
 				if info.ID == self || seen[info.ID] {
 					continue
 				}
 				seen[info.ID] = true
 				found(info)
-			}
-		}
-		for {
-			select {
-			case e, ok := <-entries:
-				if !ok {
-					return
-				}
-				take(e)
-			case <-over:
-				// zeroconf closes entries only if it got as far as
-				// browsing; once Browse has returned, nothing more
-				// comes, so what is buffered is all.
-				for {
-					select {
-					case e, ok := <-entries:
-						if !ok {
-							return
-						}
-						take(e)
-					default:
-						return
-					}
-				}
 			}
 		}
 	}()

@@ -76,6 +76,9 @@ type pipe struct {
 
 	wake chan struct{}
 	done chan struct{}
+	// took, if set, hears of every datagram the pipe is handed, with mu
+	// held; tests wait on it.
+	took func()
 }
 
 func newPipe(cfg linkConfig, seed, stream uint64, send func(*flow, []byte), done chan struct{}) *pipe {
@@ -87,6 +90,9 @@ func newPipe(cfg linkConfig, seed, stream uint64, send func(*flow, []byte), done
 func (p *pipe) enqueue(f *flow, data []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.took != nil {
+		p.took()
+	}
 	now := time.Now()
 	size := len(data)
 	if p.n == maxQueued || p.held+size > maxQueuedSize {

@@ -52,6 +52,10 @@ func TestNetem(t *testing.T) {
 	}
 	defer client.Close()
 	const n = 200
+	took := make(chan struct{}, n)
+	em.up.mu.Lock()
+	em.up.took = func() { took <- struct{}{} }
+	em.up.mu.Unlock()
 	pkt := make([]byte, 1000)
 	start := time.Now()
 	for i := range n {
@@ -61,10 +65,10 @@ func TestNetem(t *testing.T) {
 		}
 		// Wait until the emulator has taken it, so that no packet is
 		// lost in the kernel before it, whatever the machine's load.
-		for deadline := time.Now().Add(5 * time.Second); taken(em.up) < i+1; time.Sleep(20 * time.Microsecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the emulator did not take packet %d", i)
-			}
+		select {
+		case <-took:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the emulator did not take packet %d", i)
 		}
 	}
 
@@ -124,14 +128,6 @@ func TestNetem(t *testing.T) {
 			break
 		}
 	}
-}
-
-// taken counts the packets a pipe has been given: forwarded, lost,
-// dropped or still on their way.
-func taken(p *pipe) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return int(p.stats.Forwarded+p.stats.Lost+p.stats.QueueDrops) + p.n
 }
 
 // TestNetemLoopbackOnly: the emulator forwards to loopback only.
