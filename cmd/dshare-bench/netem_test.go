@@ -19,7 +19,7 @@ func TestNetem(t *testing.T) {
 	}
 	defer target.Close()
 	const delay = 20 * time.Millisecond
-	cfg := linkConfig{Rate: 8e6, Delay: delay, Queue: 20_000, Loss: 0.1}
+	cfg := linkConfig{Rate: 8e6, Delay: delay, Queue: 20_000, Loss: 0.3}
 	em, err := newNetem(target.LocalAddr().(*net.UDPAddr), cfg, 7)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestNetem(t *testing.T) {
 	for {
 		k, err := client.Read(buf)
 		if err != nil {
-			// The answer can be lost too (10 %), so say only what happened.
+			// The answer can be lost too (30 %), so say only what happened.
 			_, down := em.stats()
 			if down.Lost != 1 {
 				t.Fatalf("no answer came back: %v, down %+v", err, down)
