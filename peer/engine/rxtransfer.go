@@ -618,6 +618,9 @@ func (t *transfer) commit() (bool, error) {
 	dirty := make([]*rxFile, 0, len(t.dirty))
 	files := make([]*store.File, 0, len(t.dirty))
 	for rx := range t.dirty {
+		if rx.f == nil {
+			continue // placed meanwhile
+		}
 		dirty = append(dirty, rx)
 		files = append(files, rx.f)
 	}
@@ -788,6 +791,7 @@ func (t *transfer) completed(rx *rxFile, name string, held, present bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.candidates, rx)
+	delete(t.dirty, rx)
 	rx.complete, rx.f, rx.sum = true, nil, nil
 	if rx.written {
 		rx.written = false
@@ -853,7 +857,9 @@ func (t *transfer) recordWritten() {
 	t.mu.Lock()
 	todo := make([]*store.File, 0, len(t.dirty))
 	for rx := range t.dirty {
-		todo = append(todo, rx.f)
+		if rx.f != nil {
+			todo = append(todo, rx.f)
+		}
 	}
 	t.mu.Unlock()
 	for _, f := range todo {

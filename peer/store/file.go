@@ -24,12 +24,13 @@ type File struct {
 	mode uint32
 
 	mu         sync.Mutex
-	have       *chunker.Set  // verified and durable
-	pending    *chunker.Set  // verified and written, not yet durable
-	unverified *chunker.Set  // of have: taken from an earlier run, not yet re-read
-	sums       []chunker.Sum // per chunk, where have or pending covers it
-	saved      uint64        // size of have ∪ pending when the state was last saved, or stale
-	created    bool          // the temporary file exists
+	have       *chunker.Set     // verified and durable
+	pending    *chunker.Set     // verified and written, not yet durable
+	writing    map[int]struct{} // chunks being written now, by index
+	unverified *chunker.Set     // of have: taken from an earlier run, not yet re-read
+	sums       []chunker.Sum    // per chunk, where have or pending covers it
+	saved      uint64           // size of have ∪ pending when the state was last saved, or stale
+	created    bool             // the temporary file exists
 	released   bool
 
 	vmu sync.Mutex // one Verify at a time
@@ -155,19 +156,30 @@ func (f *File) Chunk(off uint64, n uint32) (int, error) {
 func (f *File) Write(idx int, p []byte, sum chunker.Sum) (wrote bool, err error) {
 	r := chunker.ChunkRange(idx, f.key.Size, f.key.ChunkSize)
 	f.mu.Lock()
+	_, busy := f.writing[idx]
 	held := f.have.Contains(r.Off, r.End) || f.pending.Contains(r.Off, r.End)
 	gone := f.released
-	f.mu.Unlock()
-	if gone || held {
+	if gone || held || busy {
+		f.mu.Unlock()
 		return false, nil
 	}
-	if err := f.writeAt(p, r.Off); err != nil {
+	// The chunk is ours until written: a duplicate arriving on another
+	// stream meanwhile is dropped, not written twice and counted as new
+	// after the file may have been sealed.
+	if f.writing == nil {
+		f.writing = map[int]struct{}{}
+	}
+	f.writing[idx] = struct{}{}
+	f.mu.Unlock()
+	err = f.writeAt(p, r.Off)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.writing, idx)
+	if err != nil {
 		return false, err
 	}
-	f.mu.Lock()
 	f.sums[idx] = sum
 	f.pending.Add(r.Off, r.End)
-	f.mu.Unlock()
 	return true, nil
 }
 
