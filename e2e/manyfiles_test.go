@@ -132,9 +132,10 @@ func TestManyFiles(t *testing.T) {
 	if testing.Short() {
 		big = 20_000
 	}
-	const small = 10_000
+	const tiny, small = 1_000, 10_000
 	tmp := t.TempDir()
-	srcSmall, srcBig := filepath.Join(tmp, "s10k"), filepath.Join(tmp, "sbig")
+	srcTiny, srcSmall, srcBig := filepath.Join(tmp, "s1k"), filepath.Join(tmp, "s10k"), filepath.Join(tmp, "sbig")
+	writeSmallTree(t, srcTiny, tiny, 3)
 	writeSmallTree(t, srcSmall, small, 1)
 	writeSmallTree(t, srcBig, big, 2)
 
@@ -189,11 +190,12 @@ func TestManyFiles(t *testing.T) {
 		return r
 	}
 
+	r1 := run("1k", srcTiny, 0) // for the record: its rate is mostly start-up
 	r10 := run("10k", srcSmall, 0)
 	rBig := run("big", srcBig, 0)
 	resumed := run("resumed", srcBig, big/2)
 
-	for _, r := range []manyRun{r10, rBig, resumed} {
+	for _, r := range []manyRun{r1, r10, rBig, resumed} {
 		if r.sendFDs > 300 || r.recvFDs > 300 {
 			t.Errorf("open descriptors peaked at %d (sender) and %d (receiver), want at most 300", r.sendFDs, r.recvFDs)
 		}
