@@ -45,6 +45,7 @@ type lanes struct {
 
 	mu       sync.Mutex
 	conns    []*lane    // dialed, in order; the first active-1 are in use
+	used     []*lane    // every lane that carried a stream, for the diagnostics
 	active   int        // lanes in use, the host's connection included
 	hostOpen int        // data streams open on the host's own connection
 	failed   bool       // dialing a lane failed: no more are tried
@@ -60,7 +61,8 @@ type lanes struct {
 type lane struct {
 	c    transport.CapableConn
 	idx  int
-	open int // data streams open on it
+	open int  // data streams open on it
+	used bool // it carried a stream
 }
 
 func newLanes(h host.Host, target peer.ID, n int) *lanes {
@@ -206,6 +208,10 @@ func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, err
 		return nil, nil, false, err
 	}
 	best.open++
+	if !best.used {
+		best.used = true
+		l.used = append(l.used, best)
+	}
 	return s, best, true, nil
 }
 
@@ -248,6 +254,46 @@ func (l *lanes) retired(ln *lane) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return ln.idx >= l.active-1
+}
+
+// linkStats reports the host's connection to target and, with lanes,
+// every lane that carried data; call it before the lanes close.
+func linkStats(h host.Host, target peer.ID, l *lanes) engine.LinkStats {
+	var conns []interface{ As(any) bool }
+	var ls engine.LinkStats
+	for _, c := range h.Network().ConnsToPeer(target) {
+		if !IsRelayed(c) {
+			conns = append(conns, c)
+			break
+		}
+	}
+	if l != nil {
+		l.mu.Lock()
+		for _, ln := range l.used {
+			conns = append(conns, ln.c)
+		}
+		l.mu.Unlock()
+	}
+	for _, c := range conns {
+		var qc *quic.Conn
+		if !c.As(&qc) {
+			continue
+		}
+		st := qc.ConnectionStats()
+		ls.Conns++
+		if ls.SmoothedRTT == 0 {
+			ls.SmoothedRTT = st.SmoothedRTT
+		}
+		if st.MinRTT > 0 && (ls.MinRTT == 0 || st.MinRTT < ls.MinRTT) {
+			ls.MinRTT = st.MinRTT
+		}
+		ls.PacketsSent += st.PacketsSent
+		ls.PacketsLost += st.PacketsLost
+	}
+	if ls.Conns == 0 && len(h.Network().ConnsToPeer(target)) > 0 {
+		ls.Conns = 1 // relayed, or TCP: one connection, nothing known of it
+	}
+	return ls
 }
 
 // stats adds up what quic-go reports of the host's connection and the
@@ -357,7 +403,7 @@ func (l *lanes) close() {
 	for _, ln := range l.conns {
 		_ = ln.c.Close()
 	}
-	l.conns, l.failed, l.hostOpen = nil, false, 0
+	l.conns, l.used, l.failed, l.hostOpen = nil, nil, false, 0
 	// A dial under way finds closed set and closes what it got.
 	l.closed = l.dialing
 	if l.started {
@@ -419,8 +465,24 @@ func (l *link) Retired(st engine.Stream) bool {
 }
 
 // OpenData opens a data stream: on a lane while lanes are wanted and can
-// be had, else on the host's connection.
+// be had, else on the host's connection; over a relay, only a few.
 func (l *link) OpenData(ctx context.Context) (engine.Stream, error) {
+	slot, err := l.relaySlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := l.openData(ctx)
+	if !slot {
+		return st, err
+	}
+	if err != nil || !l.Relayed(st) {
+		l.relayRelease() // the punch won the race
+		return st, err
+	}
+	return &relayedStream{Stream: st, l: l}, nil
+}
+
+func (l *link) openData(ctx context.Context) (engine.Stream, error) {
 	if l.lanes == nil {
 		return l.Open(ctx)
 	}

@@ -80,8 +80,9 @@ func WaitHolePunchReady(ctx context.Context, h host.Host) bool {
 // in time, the relayed connection is dropped and made again, which starts
 // a new attempt. It fails only if the relay limits relayed connections.
 //
-// punchWait < 0 starts at once over whatever connection there is; data
-// then moves to a direct connection when one appears (see worker).
+// punchWait <= 0 starts at once over an unlimited relay, where data
+// flows while the punch goes on; it moves to a direct connection when one
+// appears (see the engine's worker).
 func connect(ctx context.Context, h host.Host, target peer.AddrInfo, punchWait time.Duration) error {
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, connectTimeout)
@@ -95,7 +96,7 @@ func connect(ctx context.Context, h host.Host, target peer.AddrInfo, punchWait t
 			return fmt.Errorf("connect to %s: %w", target.ID, err)
 		}
 		wait := punchWait
-		if wait < 0 {
+		if wait <= 0 {
 			if unlimited(h, target.ID) {
 				return nil
 			}

@@ -28,6 +28,7 @@ type (
 	Limits       = engine.Limits
 	SendOptions  = engine.SendOptions
 	Result       = engine.Result
+	LinkStats    = engine.LinkStats
 	Manifest     = source.Manifest
 )
 

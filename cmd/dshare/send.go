@@ -35,7 +35,7 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	fs.Var(&listen, "listen", "listen on `MULTIADDR` (repeatable; default all interfaces, random port)")
 	stdinName := fs.String("stdin-name", "stdin", "with PATH -, the `name` the piped data is saved under")
 	name := fs.String("name", "", "show the receiver this `name` for this machine (a hint; the peer ID is what counts)")
-	punch := fs.Duration("punch-wait", peer.DefaultPunchWait, "wait this `long` for hole punching before sending through a relay (0: start at once, move to direct when it succeeds)")
+	punch := fs.Duration("punch-wait", 0, "wait this `long` for hole punching before sending through an unlimited relay (default: start at once, and move to the direct path when a punch succeeds)")
 	var nf netFlags
 	addNetFlags(fs, &nf)
 	pos, err := parse(e, fs, args)
@@ -99,12 +99,10 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	files, total := m.Files()
 	var b *bars
 	accepted := false
+	var acceptedAt time.Time
 	e.events.emit("sending", map[string]any{"peer": info.ID.String(), "files": files, "bytes": total})
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sending %s (%s) to %s; waiting for it to accept...\n", count(files, "file"), humanBytes(total), info.ID)
-	}
-	if *punch == 0 {
-		*punch = -1 // SendOptions: negative is "do not wait"
 	}
 	if len(*name) > peer.MaxNameLen {
 		return usageError{fmt.Sprintf("--name is at most %d bytes", peer.MaxNameLen)}
@@ -121,6 +119,9 @@ func runSend(ctx context.Context, e *env, args []string) error {
 			}
 		},
 		OnAccept: func(already uint64) {
+			if !accepted {
+				acceptedAt = time.Now()
+			}
 			accepted = true
 			path := connPath(h, info.ID)
 			e.events.emit("accepted", map[string]any{"peer": info.ID.String(), "path": path, "already": already})
@@ -183,10 +184,24 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	if !res.FirstByte.IsZero() {
 		done["first_byte"] = res.FirstByte.Sub(started).Seconds()
 	}
+	if !acceptedAt.IsZero() {
+		done["accepted"] = acceptedAt.Sub(started).Seconds()
+	}
+	goodput := float64(res.Sent) / max(secs, 0.001)
+	done["goodput"] = goodput
+	ls := res.Link
+	done["conns"] = ls.Conns
+	if ls.MinRTT > 0 {
+		done["rtt_ms"] = float64(ls.MinRTT.Microseconds()) / 1000
+		done["srtt_ms"] = float64(ls.SmoothedRTT.Microseconds()) / 1000
+	}
+	if ls.PacketsSent > 0 {
+		done["loss"] = float64(ls.PacketsLost) / float64(ls.PacketsSent)
+	}
 	e.events.emit("done", done)
 	if !e.json {
 		fmt.Fprintf(e.stderr, "Sent %s (%s) in %.1fs, %s/s, %s; the receiver verified every byte.\n",
-			count(res.Files, "file"), humanBytes(res.Bytes), secs, humanBytes(uint64(float64(res.Sent)/max(secs, 0.001))), res.Path)
+			count(res.Files, "file"), humanBytes(res.Bytes), secs, humanBytes(uint64(goodput)), linkSummary(res.Path, ls))
 		if res.SkippedFiles > 0 {
 			fmt.Fprintf(e.stderr, "%d of them were already there and were not sent again.\n", res.SkippedFiles)
 		}
@@ -195,6 +210,22 @@ func runSend(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// linkSummary says how the data travelled: "direct over 4 connections,
+// round trip 41 ms, 0.52 % of packets lost".
+func linkSummary(path string, ls peer.LinkStats) string {
+	s := path
+	if ls.Conns > 1 {
+		s += fmt.Sprintf(" over %d connections", ls.Conns)
+	}
+	if ls.MinRTT > 0 {
+		s += fmt.Sprintf(", round trip %s", ls.MinRTT.Round(100*time.Microsecond))
+	}
+	if ls.PacketsSent > 0 {
+		s += fmt.Sprintf(", %.2g %% of packets lost", 100*float64(ls.PacketsLost)/float64(ls.PacketsSent))
+	}
+	return s
 }
 
 // splitTarget separates PATH... from a trailing PEER. The last argument is

@@ -56,6 +56,19 @@ type Result struct {
 	// Renamed maps offered paths to the names the receiver placed them
 	// under, where those differ.
 	Renamed map[string]string
+	// Link is what the transport saw; the engine leaves it to the Link's
+	// owner, who knows the connections.
+	Link LinkStats
+}
+
+// LinkStats describes the connections a send used. Zero values are
+// unknown (a relayed connection reports no round trip).
+type LinkStats struct {
+	Conns       int           // connections that carried data
+	MinRTT      time.Duration // the least round trip seen
+	SmoothedRTT time.Duration // the first connection's, at the end
+	PacketsSent uint64
+	PacketsLost uint64
 }
 
 // Send offers m to target and sends it. It returns only once the receiver
