@@ -42,6 +42,9 @@ func TestLanes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !killed {
+		t.Fatal("no lane was up to be closed mid-transfer")
+	}
 	if maxConns < 3 {
 		t.Fatalf("the receiver saw at most %d connections from the sender, want the host's plus lanes", maxConns)
 	}

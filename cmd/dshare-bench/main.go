@@ -43,6 +43,8 @@ func main() {
 		err = rawListen(os.Args[2:])
 	case "raw-send": // hidden: the baseline's sending process
 		err = rawSend(os.Args[2:], processStart)
+	case "link": // the link emulator alone, for tests
+		err = linkMain(os.Args[2:], os.Stdin, os.Stdout)
 	default:
 		err = run(os.Args[1:], os.Stdout, os.Stderr)
 	}
