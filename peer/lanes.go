@@ -22,7 +22,7 @@ import (
 // the host's own included. The receiver admits this many connections
 // from one peer, and a few more (rcmgr.go): each one a flooding peer
 // holds costs the receiver memory, so the bound stays modest.
-const MaxLanes = 16
+const MaxLanes = 64
 
 // lanes are extra QUIC connections to the receiver for data streams.
 // quic-go's congestion control is per connection, and on a lossy path one

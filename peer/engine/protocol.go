@@ -14,9 +14,9 @@ const (
 
 // Defaults for a transfer.
 const (
-	DefaultChunkSize = 1 << 20
+	DefaultChunkSize = 256 << 10
 	DefaultStreams   = 8
-	MaxDataStreams   = 32                     // per transfer, on the receiver
+	MaxDataStreams   = 64                     // per transfer, on the receiver
 	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
 	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
 	// The receiver reports at least this often, so that a sender can tell

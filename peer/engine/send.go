@@ -71,6 +71,25 @@ type LinkStats struct {
 	PacketsLost uint64
 }
 
+// chunkSizeFor is DefaultChunkSize, or the least power of two above it
+// that keeps the offer within the receiver's cap on chunks. It depends on
+// the manifest alone, so that a resumed send finds the partial files the
+// last one left: the chunk size is part of their identity.
+func chunkSizeFor(entries []wire.Entry) uint32 {
+	cs := uint64(DefaultChunkSize)
+	for cs < wire.MaxChunkSize {
+		var n uint64
+		for _, e := range entries {
+			n += (e.Size + cs - 1) / cs
+		}
+		if n <= maxChunks {
+			break
+		}
+		cs *= 2
+	}
+	return uint32(cs)
+}
+
 // Send offers m to target and sends it. It returns only once the receiver
 // has confirmed every file verified and in place, or on failure. A
 // rejection matches wire.ErrRejected (or the sentinel of its code).
@@ -86,7 +105,7 @@ func Send(ctx context.Context, link Link, m *source.Manifest, opts SendOptions) 
 		opts.Streams = DefaultStreams
 	}
 	if opts.ChunkSize == 0 {
-		opts.ChunkSize = DefaultChunkSize
+		opts.ChunkSize = chunkSizeFor(m.Entries)
 	}
 	var (
 		first      *Result // of the first session the receiver accepted
