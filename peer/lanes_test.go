@@ -69,7 +69,7 @@ func TestNextLanes(t *testing.T) {
 		{"short path never uses lanes", 4, 0, 2 * ms, 2 * ms, true, 1, 0},
 		{"long path, first loss", 1, 0, 40 * ms, 41 * ms, true, 2, 0},
 		{"random loss doubles", 8, 0, 40 * ms, 42 * ms, true, 16, 0},
-		{"at most the maximum", MaxLanes*3/4, 0, 40 * ms, 42 * ms, true, MaxLanes, 0},
+		{"at most the maximum", MaxLanes * 3 / 4, 0, 40 * ms, 42 * ms, true, MaxLanes, 0},
 		{"no loss, no queue: hold", 8, 3, 40 * ms, 42 * ms, false, 8, 0},
 		{"a queue is counted", 16, 2, 40 * ms, 80 * ms, true, 16, 3},
 		{"a lasting queue shrinks", 16, queuedLooks - 1, 40 * ms, 80 * ms, false, 12, 0},
