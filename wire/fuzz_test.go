@@ -16,6 +16,8 @@ func allMessages() []Message {
 		&Start{ReqID: 7},
 		&Data{File: 1, Offset: 1 << 20, Length: 3, Hash: testHash},
 		&Sleep{Millis: 1500, Reason: "busy"},
+		&Sleep{Millis: 2000, Position: 7},
+		&Get{ReqID: 9, Priority: -1, Secret: []byte{1, 2, 3}, List: true},
 		&Progress{ReqID: 7, Bytes: 4096, Confirmed: []FileRanges{{File: 0, Ranges: []Range{{Off: 0, Len: 4096}}}}, Complete: []uint32{0}},
 		&Progress{ReqID: 7, Complete: []uint32{1}, Names: []FileName{{File: 1, Name: "a (1).txt"}}},
 		&Done{ReqID: 7, Final: true, Sums: []FileSum{{File: 0, Sum: testHash}}},

@@ -12,3 +12,7 @@ func TestSleepGolden(t *testing.T) {
 		t.Fatal(s.Duration())
 	}
 }
+
+func TestSleepPositionGolden(t *testing.T) {
+	checkGolden(t, &Sleep{Millis: 2000, Position: 7}, "0700000007a2011907d00307")
+}
