@@ -30,6 +30,9 @@ type SendOptions struct {
 	// OnProgress, if set, is called from one goroutine whenever the
 	// receiver confirms bytes.
 	OnProgress func(Progress)
+	// Pace, if set, is called before each chunk of n bytes is written, and
+	// may wait: a sharer's rate limits.
+	Pace func(ctx context.Context, n int) error
 	// Name is the sender's display name, shown to the receiver as a
 	// hint; the peer ID is what counts.
 	Name string
@@ -535,7 +538,7 @@ func (s *sendSession) plan(a *wire.Accept) ([]job, *Result, error) {
 			continue
 		}
 		n := chunker.Chunks(e.Size, s.opts.ChunkSize)
-		f := &sfile{idx: i, src: source.Open(s.m.Sources[i], e), entry: e, sums: make([]chunker.Sum, n)}
+		f := &sfile{idx: i, src: s.m.Open(i), entry: e, sums: make([]chunker.Sum, n)}
 		f.remaining.Store(int64(n))
 		s.files[i] = f
 		res.Files++
@@ -630,6 +633,11 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 			if st == nil {
 				var err error
 				if st, err = s.openData(ctx); err != nil {
+					return err
+				}
+			}
+			if s.opts.Pace != nil {
+				if err := s.opts.Pace(ctx, len(p)); err != nil {
 					return err
 				}
 			}

@@ -17,6 +17,7 @@ var ErrSource = errors.New("cannot read source")
 // File reads one offered file. It is opened on first read, so that a
 // manifest of any size holds no descriptors until its files are sent.
 type File struct {
+	root  *os.Root // nil: path is the file's own
 	path  string
 	size  uint64
 	mtime int64
@@ -33,7 +34,13 @@ func Open(path string, e wire.Entry) *File {
 
 // ReadAt fills p from offset off.
 func (f *File) ReadAt(p []byte, off uint64) error {
-	f.once.Do(func() { f.f, f.err = os.Open(f.path) })
+	f.once.Do(func() {
+		if f.root != nil {
+			f.f, f.err = f.root.Open(f.path)
+			return
+		}
+		f.f, f.err = os.Open(f.path)
+	})
 	if f.err != nil {
 		return fmt.Errorf("%w: %w", ErrSource, f.err)
 	}

@@ -16,6 +16,16 @@ import (
 type Manifest struct {
 	Entries []wire.Entry
 	Sources []string // local path per entry; "" for directories
+	// Root, if set, is where Sources are: paths relative to it, opened
+	// through it, so that nothing outside it is read.
+	Root *os.Root
+}
+
+// Open returns the reader of entry i.
+func (m *Manifest) Open(i int) *File {
+	f := Open(m.Sources[i], m.Entries[i])
+	f.root = m.Root
+	return f
 }
 
 // Files returns the number of regular files and their total size.

@@ -1,0 +1,461 @@
+package engine
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dshare/dshare/peer/source"
+	"github.com/dshare/dshare/wire"
+)
+
+// Sharer serves a folder, read-only, to getters. Each get arrives on a
+// stream of its own and names paths and a priority. At most MaxActive gets
+// are served at once; the others wait in a queue, hearing their place in
+// it (Sleep) until their turn (Start). Higher priorities go first; within
+// a priority, peers take turns, so that no peer starves another however
+// many gets it opens. A get that starts is sent as a push, by Send, to the
+// getter's own receiver: resume, verification and placement are the
+// receiver's, as for any transfer.
+type Sharer struct {
+	Root *os.Root
+	// Secret is the capability a getter must present (from the sharer's
+	// ticket), unless Allow admits its peer. Compared in constant time.
+	Secret []byte
+	Allow  func(peer string) bool
+	// MaxActive is how many gets are served at once (default 8).
+	MaxActive int
+	// Send pushes m to peer; the libp2p front opens the streams.
+	Send func(ctx context.Context, peer string, m *source.Manifest, opts SendOptions) (*Result, error)
+	// Pace, if set, paces each chunk sent to peer: rate limits.
+	Pace func(ctx context.Context, peer string, n int) error
+	// Notify, if set, hears what happens. It must not block for long.
+	Notify func(ShareEvent)
+	// Tick is how often a waiting getter hears its place (default 2 s).
+	Tick time.Duration
+
+	mu      sync.Mutex
+	active  int
+	seq     uint64
+	turn    uint64
+	waiting []*waiter
+	served  map[string]uint64 // peer -> turn of its last admission
+	perPeer map[string]int    // gets queued or active, per peer
+	wrong   map[string]int    // wrong secrets, per peer
+	changed chan struct{}     // closed and replaced when the queue changes
+}
+
+// Bounds on what getters can make a sharer hold.
+const (
+	DefaultMaxActive = 8
+	maxQueued        = 16384 // gets waiting, all peers together
+	maxPerPeer       = 64    // gets queued or active from one peer
+	maxWrongSecrets  = 3     // per peer, then it is refused for good
+	getReadTimeout   = 10 * time.Second
+)
+
+// ShareEventKind says what a ShareEvent reports.
+type ShareEventKind int
+
+const (
+	ShareListed ShareEventKind = iota + 1
+	ShareQueued
+	ShareStarted
+	ShareDone
+	ShareFailed
+	ShareRefused
+)
+
+// ShareEvent is something that happened to one get.
+type ShareEvent struct {
+	Kind     ShareEventKind
+	Peer     string
+	ReqID    uint64
+	Paths    []string
+	Priority int32
+	Position int // ShareQueued: the place in the queue, 1 is next
+	Active   int // gets being served, after this event
+	Queued   int // gets waiting, after this event
+	Result   *Result
+	Err      error
+}
+
+type waiter struct {
+	peer  string
+	prio  int32
+	seq   uint64
+	pos   int           // place in the queue, 1 is next
+	ready chan struct{} // closed when admitted
+}
+
+func (s *Sharer) notify(e ShareEvent) {
+	if s.Notify != nil {
+		e.Active, e.Queued = s.counts()
+		s.Notify(e)
+	}
+}
+
+func (s *Sharer) counts() (active, queued int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active, len(s.waiting)
+}
+
+// Handle serves one get stream from peer, the authenticated remote.
+func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
+	defer st.Close()
+	_ = st.SetReadDeadline(time.Now().Add(getReadTimeout))
+	m, err := wire.NewReader(st).ReadMsg()
+	if err != nil {
+		_ = st.Reset(wire.CodeOf(err))
+		return
+	}
+	g, ok := m.(*wire.Get)
+	if !ok {
+		s.fail(st, fmt.Errorf("%w: %v where a get was expected", wire.ErrProtocol, m.Type()))
+		return
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	ev := ShareEvent{Peer: peer, ReqID: g.ReqID, Paths: g.Paths, Priority: g.Priority}
+	if err := s.authorize(peer, g.Secret); err != nil {
+		ev.Kind, ev.Err = ShareRefused, err
+		s.notify(ev)
+		s.fail(st, err)
+		return
+	}
+	man, err := source.BuildShared(s.Root, g.Paths)
+	if err != nil {
+		ev.Kind, ev.Err = ShareRefused, err
+		s.notify(ev)
+		s.fail(st, err)
+		return
+	}
+	if g.List {
+		for _, part := range wire.SplitOffer(g.ReqID, 0, man.Entries) {
+			if err := s.write(st, part); err != nil {
+				return
+			}
+		}
+		ev.Kind = ShareListed
+		s.notify(ev)
+		return
+	}
+
+	// The getter's side of the stream ends when it gives up: that cancels
+	// its place, or its transfer.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		_, err := wire.NewReader(st).ReadMsg()
+		if err == nil {
+			err = fmt.Errorf("%w: a message after the get", wire.ErrProtocol)
+		}
+		cancel(fmt.Errorf("%w: the getter went away (%w)", wire.ErrCanceled, err))
+	}()
+
+	w, err := s.enqueue(peer, g.Priority)
+	if err != nil {
+		ev.Kind, ev.Err = ShareRefused, err
+		s.notify(ev)
+		s.fail(st, err)
+		return
+	}
+	defer s.release(w)
+	if !s.wait(ctx, st, w, ev) {
+		return
+	}
+	if err := s.write(st, &wire.Start{ReqID: g.ReqID}); err != nil {
+		return
+	}
+	ev.Kind = ShareStarted
+	s.notify(ev)
+	opts := SendOptions{RetryFor: 15 * time.Second}
+	if s.Pace != nil {
+		opts.Pace = func(ctx context.Context, n int) error { return s.Pace(ctx, peer, n) }
+	}
+	res, err := s.Send(ctx, peer, man, opts)
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			err = c
+		}
+		ev.Kind, ev.Err = ShareFailed, err
+		s.notify(ev)
+		s.fail(st, err)
+		return
+	}
+	_ = s.write(st, &wire.Done{ReqID: g.ReqID, Final: true})
+	ev.Kind, ev.Result = ShareDone, res
+	s.notify(ev)
+}
+
+// authorize checks the getter: a peer Allow admits, or the secret.
+func (s *Sharer) authorize(peer string, secret []byte) error {
+	if s.Allow != nil && s.Allow(peer) {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.wrong[peer] >= maxWrongSecrets {
+		return fmt.Errorf("%w: too many wrong tickets from this peer; ask the sharer for a new one", wire.ErrUnauthorized)
+	}
+	if len(s.Secret) > 0 && subtle.ConstantTimeCompare(secret, s.Secret) == 1 {
+		return nil
+	}
+	if len(secret) > 0 {
+		if s.wrong == nil {
+			s.wrong = map[string]int{}
+		}
+		s.wrong[peer]++
+		return fmt.Errorf("%w: the ticket's secret is wrong; ask the sharer for its ticket", wire.ErrUnauthorized)
+	}
+	return fmt.Errorf("%w: this share needs its ticket; ask the sharer for it", wire.ErrUnauthorized)
+}
+
+// enqueue puts a get in the queue, or admits it at once.
+func (s *Sharer) enqueue(peer string, prio int32) (*waiter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer == nil {
+		s.perPeer, s.served = map[string]int{}, map[string]uint64{}
+	}
+	if s.perPeer[peer] >= maxPerPeer {
+		return nil, fmt.Errorf("%w: %d gets from this peer are already queued or running", wire.ErrLimit, maxPerPeer)
+	}
+	if len(s.waiting) >= maxQueued {
+		return nil, fmt.Errorf("%w: the sharer's queue is full; try again later", wire.ErrBusy)
+	}
+	s.perPeer[peer]++
+	s.seq++
+	w := &waiter{peer: peer, prio: prio, seq: s.seq, ready: make(chan struct{})}
+	s.waiting = append(s.waiting, w)
+	s.admitLocked()
+	return w, nil
+}
+
+// release ends a get, queued or served, and admits the next.
+func (s *Sharer) release(w *waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perPeer[w.peer]--; s.perPeer[w.peer] <= 0 {
+		delete(s.perPeer, w.peer)
+	}
+	select {
+	case <-w.ready:
+		s.active--
+	default:
+		for i, o := range s.waiting {
+			if o == w {
+				s.waiting = append(s.waiting[:i], s.waiting[i+1:]...)
+				break
+			}
+		}
+	}
+	s.admitLocked()
+}
+
+// admitLocked admits the best waiters while there is room, ranks the
+// rest, and wakes everyone waiting on a change.
+func (s *Sharer) admitLocked() {
+	limit := s.MaxActive
+	if limit <= 0 {
+		limit = DefaultMaxActive
+	}
+	sort.Slice(s.waiting, func(i, j int) bool {
+		a, b := s.waiting[i], s.waiting[j]
+		if a.prio != b.prio {
+			return a.prio > b.prio
+		}
+		if sa, sb := s.served[a.peer], s.served[b.peer]; sa != sb {
+			return sa < sb // the peer served longest ago goes first
+		}
+		return a.seq < b.seq
+	})
+	for s.active < limit && len(s.waiting) > 0 {
+		w := s.waiting[0]
+		s.waiting = s.waiting[1:]
+		s.active++
+		s.turn++
+		s.served[w.peer] = s.turn
+		close(w.ready)
+		// The admitted peer's next gets now rank after other peers'.
+		sort.SliceStable(s.waiting, func(i, j int) bool {
+			a, b := s.waiting[i], s.waiting[j]
+			if a.prio != b.prio {
+				return a.prio > b.prio
+			}
+			return s.served[a.peer] < s.served[b.peer]
+		})
+	}
+	for i, w := range s.waiting {
+		w.pos = i + 1
+	}
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
+}
+
+// wait holds a queued get until its turn, telling the getter its place
+// whenever it changes, and at least every Tick. It reports false if the
+// get ended meanwhile.
+func (s *Sharer) wait(ctx context.Context, st Stream, w *waiter, ev ShareEvent) bool {
+	tick := s.Tick
+	if tick <= 0 {
+		tick = 2 * time.Second
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	last, told := -1, false
+	for {
+		s.mu.Lock()
+		pos, changed := w.pos, s.changed
+		s.mu.Unlock()
+		select {
+		case <-w.ready:
+			return true
+		default:
+		}
+		if pos != last {
+			if !told {
+				told = true
+				ev.Kind, ev.Position = ShareQueued, pos
+				s.notify(ev)
+			}
+			last = pos
+			if s.write(st, &wire.Sleep{Millis: uint32(2 * tick / time.Millisecond), Reason: "the sharer is busy", Position: uint32(pos)}) != nil {
+				return false
+			}
+			timer.Reset(tick)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-w.ready:
+			return true
+		case <-changed:
+			// Bursts of changes are told at most every tenth of a tick.
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(tick / 10):
+			}
+		case <-timer.C:
+			last = -2 // heartbeat: say the same place again
+		}
+	}
+}
+
+func (s *Sharer) write(st Stream, m wire.Message) error {
+	_ = st.SetWriteDeadline(time.Now().Add(getReadTimeout))
+	return wire.WriteMsg(st, m)
+}
+
+// fail tells the getter why its get ends.
+func (s *Sharer) fail(st Stream, err error) {
+	var re *wire.RemoteError
+	if errors.As(err, &re) {
+		err = re // the getter's own words back: not ours to rephrase
+	}
+	_ = s.write(st, wire.ErrorFor(err))
+}
+
+// Get asks a sharer, over st, for what g names, and waits until the
+// sharer has sent it all to this side's receiver (nil), or says why not.
+// onSleep, if set, hears the getter's place in the sharer's queue;
+// onStart, once its turn has come.
+func Get(ctx context.Context, st Stream, g *wire.Get, onSleep func(pos int), onStart func()) error {
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset(wire.CodeCanceled) })
+	defer stop()
+	_ = st.SetWriteDeadline(time.Now().Add(getReadTimeout))
+	if err := wire.WriteMsg(st, g); err != nil {
+		return ctxErr(ctx, err)
+	}
+	_ = st.SetWriteDeadline(time.Time{})
+	rd := wire.NewReader(st)
+	_ = st.SetReadDeadline(time.Now().Add(getReadTimeout))
+	for {
+		m, err := rd.ReadMsg()
+		if err != nil {
+			return ctxErr(ctx, err)
+		}
+		switch m := m.(type) {
+		case *wire.Sleep:
+			// The sharer speaks again before the pause is over.
+			_ = st.SetReadDeadline(time.Now().Add(m.Duration() + getReadTimeout))
+			if onSleep != nil {
+				onSleep(int(m.Position))
+			}
+		case *wire.Start:
+			if m.ReqID != g.ReqID {
+				return fmt.Errorf("%w: start of request %d", wire.ErrProtocol, m.ReqID)
+			}
+			// The transfer runs on streams of its own; this one speaks
+			// again at its end.
+			_ = st.SetReadDeadline(time.Time{})
+			if onStart != nil {
+				onStart()
+			}
+		case *wire.Done:
+			if !m.Final || m.ReqID != g.ReqID {
+				return fmt.Errorf("%w: done of request %d", wire.ErrProtocol, m.ReqID)
+			}
+			_ = st.Close()
+			return nil
+		case *wire.Error:
+			return m.Err()
+		default:
+			return fmt.Errorf("%w: %v in answer to a get", wire.ErrProtocol, m.Type())
+		}
+	}
+}
+
+// List asks a sharer, over st, for the entries below g's paths.
+func List(ctx context.Context, st Stream, g *wire.Get) ([]wire.Entry, error) {
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset(wire.CodeCanceled) })
+	defer stop()
+	g.List = true
+	_ = st.SetWriteDeadline(time.Now().Add(getReadTimeout))
+	if err := wire.WriteMsg(st, g); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	rd := wire.NewReader(st)
+	var entries []wire.Entry
+	for part := uint32(0); ; part++ {
+		_ = st.SetReadDeadline(time.Now().Add(getReadTimeout))
+		m, err := rd.ReadMsg()
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		switch m := m.(type) {
+		case *wire.Offer:
+			if m.ReqID != g.ReqID || m.Part != part || len(entries)+len(m.Entries) > maxListEntries {
+				return nil, fmt.Errorf("%w: listing part %d of request %d", wire.ErrProtocol, m.Part, m.ReqID)
+			}
+			entries = append(entries, m.Entries...)
+			if !m.More {
+				_ = st.Close()
+				return entries, nil
+			}
+		case *wire.Error:
+			return nil, m.Err()
+		default:
+			return nil, fmt.Errorf("%w: %v in answer to a listing", wire.ErrProtocol, m.Type())
+		}
+	}
+}
+
+// maxListEntries bounds a listing a getter holds.
+const maxListEntries = 1_000_000
+
+// ctxErr prefers the caller's reason to the stream error it caused.
+func ctxErr(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); c != nil {
+		return c
+	}
+	return err
+}

@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/dshare/dshare/peer/source"
+	"github.com/dshare/dshare/wire"
+)
+
+// shareFixture is a sharer of one folder, with one receiver per getter
+// peer that its pushes go to, all over in-memory pipes.
+type shareFixture struct {
+	t     *testing.T
+	ctx   context.Context
+	s     *Sharer
+	src   string
+	mu    sync.Mutex
+	recvs map[string]*Receiver
+	evs   map[string]*events
+	gate  chan struct{} // if set, each push waits for a value
+	order []string      // peers in the order their pushes began
+}
+
+func newShareFixture(t *testing.T, maxActive int, sizes ...int) *shareFixture {
+	ctx := testCtx(t)
+	src := writeTree(t, 11, sizes...)
+	root, err := os.OpenRoot(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = root.Close() })
+	f := &shareFixture{t: t, ctx: ctx, src: src, recvs: map[string]*Receiver{}, evs: map[string]*events{}}
+	f.s = &Sharer{Root: root, Secret: []byte("open sesame"), MaxActive: maxActive, Send: f.send}
+	return f
+}
+
+func (f *shareFixture) receiver(peer string) (*Receiver, *events) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.recvs[peer]; ok {
+		return r, f.evs[peer]
+	}
+	r, ev := startReceiver(f.t, Limits{})
+	f.recvs[peer], f.evs[peer] = r, ev
+	return r, ev
+}
+
+func (f *shareFixture) send(ctx context.Context, peer string, m *source.Manifest, opts SendOptions) (*Result, error) {
+	f.mu.Lock()
+	f.order = append(f.order, peer)
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	r, _ := f.receiver(peer)
+	return Send(ctx, link(f.t, f.ctx, r, "sharer"), m, opts)
+}
+
+// get runs one getter's get to its end over a pipe.
+func (f *shareFixture) get(peer string, g *wire.Get, onSleep func(int)) error {
+	a, b := memPipe(0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.s.Handle(f.ctx, b, peer)
+	}()
+	err := Get(f.ctx, a, g, onSleep, nil)
+	<-done
+	return err
+}
+
+func TestShareGetAndList(t *testing.T) {
+	f := newShareFixture(t, 2, 100_000, 3*testChunk+5, 0)
+	if err := f.get("p1", &wire.Get{ReqID: 1, Secret: []byte("open sesame")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.receiver("p1")
+	// The whole folder: its top-level entries, under their own names.
+	for _, d := range []string{"d0", "d1", "d2", "empty"} {
+		sameTree(t, filepath.Join(f.src, d), r.Dir)
+	}
+
+	a, b := memPipe(0)
+	go f.s.Handle(f.ctx, b, "p2")
+	entries, err := List(f.ctx, a, &wire.Get{ReqID: 2, Paths: []string{"d1"}, Secret: []byte("open sesame")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 2 || entries[0].Path != "d1" || !entries[0].Dir || entries[1].Path != "d1/f1.bin" || entries[1].Size != 3*testChunk+5 {
+		t.Fatalf("listing of d1: %+v", entries)
+	}
+}
+
+func TestShareRefuses(t *testing.T) {
+	f := newShareFixture(t, 2, 10)
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(outside, []byte("not shared"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(f.src, "link.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(outside), filepath.Join(f.src, "linkdir")); err != nil {
+		t.Fatal(err)
+	}
+	good := []byte("open sesame")
+	for _, c := range []struct {
+		name   string
+		g      *wire.Get
+		peer   string
+		target error
+	}{
+		{"no secret", &wire.Get{ReqID: 1}, "a", wire.ErrUnauthorized},
+		{"parent", &wire.Get{ReqID: 1, Paths: []string{"../secret.txt"}, Secret: good}, "a", wire.ErrNotFound},
+		{"absolute", &wire.Get{ReqID: 1, Paths: []string{outside}, Secret: good}, "a", wire.ErrNotFound},
+		{"inner parent", &wire.Get{ReqID: 1, Paths: []string{"d0/../../x"}, Secret: good}, "a", wire.ErrNotFound},
+		{"link to a file outside", &wire.Get{ReqID: 1, Paths: []string{"link.txt"}, Secret: good}, "a", wire.ErrNotFound},
+		{"through a link to a folder outside", &wire.Get{ReqID: 1, Paths: []string{"linkdir/secret.txt"}, Secret: good}, "a", wire.ErrNotFound},
+		{"wrong secret 1", &wire.Get{ReqID: 1, Secret: []byte("x")}, "b", wire.ErrUnauthorized},
+		{"wrong secret 2", &wire.Get{ReqID: 1, Secret: []byte("y")}, "b", wire.ErrUnauthorized},
+		{"wrong secret 3", &wire.Get{ReqID: 1, Secret: []byte("z")}, "b", wire.ErrUnauthorized},
+		{"right secret after three wrong", &wire.Get{ReqID: 1, Secret: good}, "b", wire.ErrUnauthorized},
+	} {
+		err := f.get(c.peer, c.g, nil)
+		if !errors.Is(err, c.target) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.target)
+		}
+	}
+	// The whole folder skips the links.
+	if err := f.get("c", &wire.Get{ReqID: 2, Secret: good}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.receiver("c")
+	for _, name := range []string{"link.txt", "linkdir"} {
+		if _, err := os.Lstat(filepath.Join(r.Dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s was sent: %v", name, err)
+		}
+	}
+}
+
+// TestShareQueue: with one get served at a time, later gets wait and hear
+// their place; a higher priority goes first, and within a priority peers
+// take turns, however many gets one of them opens.
+func TestShareQueue(t *testing.T) {
+	f := newShareFixture(t, 1, 1000)
+	f.gate = make(chan struct{})
+	good := []byte("open sesame")
+	var wg sync.WaitGroup
+	places := make(map[string][]int)
+	var pmu sync.Mutex
+	run := func(name, peer string, prio int32) chan struct{} {
+		heard := make(chan struct{})
+		var once sync.Once
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := f.get(peer, &wire.Get{ReqID: 1, Paths: []string{"d0"}, Priority: prio, Secret: good}, func(pos int) {
+				pmu.Lock()
+				places[name] = append(places[name], pos)
+				pmu.Unlock()
+				once.Do(func() { close(heard) })
+			})
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+		return heard
+	}
+	heard := func(ch chan struct{}) {
+		select {
+		case <-ch:
+		case <-f.ctx.Done():
+			t.Fatal("a queued get never heard its place")
+		}
+	}
+	run("first", "a", 0) // served at once, held at the gate
+	for {
+		if a, _ := f.s.counts(); a == 1 {
+			break
+		}
+		select {
+		case <-f.ctx.Done():
+			t.Fatal("the first get was never served")
+		case <-f.s.changedCh():
+		}
+	}
+	for i := range 3 {
+		heard(run(fmt.Sprintf("a%d", i), "a", 0))
+	}
+	heard(run("b0", "b", 0))
+	heard(run("high", "c", 5))
+	for range 6 {
+		f.gate <- struct{}{}
+	}
+	wg.Wait()
+	f.mu.Lock()
+	order := fmt.Sprint(f.order)
+	f.mu.Unlock()
+	// After a's first: the high priority, then b (a was served last),
+	// then a's, with b's turn in between them.
+	if want := "[a c b a a a]"; order != want {
+		t.Fatalf("served %s, want %s", order, want)
+	}
+	pmu.Lock()
+	defer pmu.Unlock()
+	if len(places["high"]) == 0 || places["high"][0] != 1 {
+		t.Errorf("the high-priority get heard places %v, want first 1", places["high"])
+	}
+	if len(places["a2"]) == 0 || places["a2"][0] != 3 {
+		t.Errorf("a's third queued get heard places %v, want first 3", places["a2"])
+	}
+}
+
+func (s *Sharer) changedCh() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
