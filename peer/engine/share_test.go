@@ -85,7 +85,8 @@ func TestShareGetAndList(t *testing.T) {
 	if err := f.get("p1", &wire.Get{ReqID: 1, Secret: []byte("open sesame")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := f.receiver("p1")
+	r, ev := f.receiver("p1")
+	ev.waitKind(t, f.ctx, EventDone)
 	// The whole folder: its top-level entries, under their own names.
 	for _, d := range []string{"d0", "d1", "d2", "empty"} {
 		sameTree(t, filepath.Join(f.src, d), r.Dir)
