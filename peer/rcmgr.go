@@ -25,6 +25,11 @@ var (
 	// Memory is reserved per data stream for its chunk buffer.
 	serviceLimit     = rcmgr.BaseLimit{Streams: 2048, StreamsInbound: 1024, StreamsOutbound: 1024, Memory: 160 << 20}
 	servicePeerLimit = rcmgr.BaseLimit{Streams: 6 * engine.MaxDataStreams, StreamsInbound: 3 * engine.MaxDataStreams, StreamsOutbound: 3 * engine.MaxDataStreams, Memory: 2 * engine.MaxDataStreams << 20}
+	// A get stream waits in the sharer's queue holding almost nothing, so
+	// a sharer admits many: the queue, not the stream count, is what
+	// bounds a crowd (engine.Sharer).
+	getLimit     = rcmgr.BaseLimit{Streams: 16384, StreamsInbound: 16384, StreamsOutbound: 1024, Memory: 64 << 20}
+	getPeerLimit = rcmgr.BaseLimit{Streams: 128, StreamsInbound: 80, StreamsOutbound: 80, Memory: 1 << 20}
 )
 
 // newResourceManager returns libp2p's default resource manager with
@@ -38,6 +43,8 @@ func newResourceManager() (network.ResourceManager, error) {
 	limits.PeerBaseLimit.Conns = max(limits.PeerBaseLimit.Conns, MaxLanes+8)
 	limits.AddProtocolLimit(ProtocolID, protocolLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddProtocolPeerLimit(ProtocolID, protocolPeerLimit, rcmgr.BaseLimitIncrease{})
+	limits.AddProtocolLimit(GetProtocolID, getLimit, rcmgr.BaseLimitIncrease{})
+	limits.AddProtocolPeerLimit(GetProtocolID, getPeerLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddServiceLimit(ServiceName, serviceLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddServicePeerLimit(ServiceName, servicePeerLimit, rcmgr.BaseLimitIncrease{})
 	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))

@@ -20,6 +20,9 @@ Usage:
   dshare send PATH... [PEER]                   send files or folders
   dshare id                                    print this machine's peer ID
   dshare trust PEER [NOTE]                     accept PEER's offers without asking
+  dshare share DIR                             serve a folder to anyone with its ticket
+  dshare ls TICKET [PATH]                      list what a sharer serves
+  dshare get TICKET [PATH]... [--dir DIR]      fetch files or folders from a sharer
   dshare relay                                 run a relay and DHT node on a server
   dshare completion bash|zsh|fish              print a shell completion script
 
@@ -117,6 +120,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTrust(ctx, e, rest)
 	case "relay":
 		return runRelay(ctx, e, rest)
+	case "share":
+		return runShare(ctx, e, rest)
+	case "ls":
+		return runLs(ctx, e, rest)
+	case "get":
+		return runGet(ctx, e, rest)
 	case "completion":
 		return runCompletion(ctx, e, rest)
 	}
