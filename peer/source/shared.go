@@ -107,4 +107,3 @@ func sharedPath(p string) (string, bool) {
 	}
 	return clean, true
 }
-
