@@ -36,6 +36,10 @@ type HostConfig struct {
 	// RelaySource (if set) supplies candidates, e.g. from the DHT.
 	Relays      []peer.AddrInfo
 	RelaySource autorelay.PeerSource
+	// Crowd raises the limits on inbound connections and streams for a
+	// host many peers come to at once (a sharer): its own queue bounds
+	// what they cost.
+	Crowd bool
 }
 
 // DefaultListen returns QUIC-v1 and TCP on all IPv4 and IPv6 interfaces.
@@ -65,7 +69,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 }
 
 func newHost(cfg HostConfig, listen []ma.Multiaddr) (host.Host, error) {
-	rm, err := newResourceManager()
+	rm, err := newResourceManager(cfg.Crowd)
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}

@@ -32,9 +32,12 @@ var (
 	getPeerLimit = rcmgr.BaseLimit{Streams: 128, StreamsInbound: 80, StreamsOutbound: 80, Memory: 1 << 20}
 )
 
+// crowdConns is how many inbound connections a crowd host admits.
+const crowdConns = 4096
+
 // newResourceManager returns libp2p's default resource manager with
 // dshare's limits added.
-func newResourceManager() (network.ResourceManager, error) {
+func newResourceManager(crowd bool) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	// A send may spread its data over MaxLanes connections (lanes.go).
@@ -47,5 +50,21 @@ func newResourceManager() (network.ResourceManager, error) {
 	limits.AddProtocolPeerLimit(GetProtocolID, getPeerLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddServiceLimit(ServiceName, serviceLimit, rcmgr.BaseLimitIncrease{})
 	limits.AddServicePeerLimit(ServiceName, servicePeerLimit, rcmgr.BaseLimitIncrease{})
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	scaled := limits.AutoScale()
+	if crowd {
+		// A sharer's getters each hold one connection and one get
+		// stream while they wait; a QUIC connection shares the one
+		// UDP socket, so it costs memory but no descriptor.
+		raise := func(l *rcmgr.ResourceLimits) {
+			l.Conns, l.ConnsInbound = max(l.Conns, crowdConns+256), max(l.ConnsInbound, crowdConns)
+			l.Streams, l.StreamsInbound = max(l.Streams, 2*crowdConns+2048), max(l.StreamsInbound, 2*crowdConns)
+		}
+		sys, tr := scaled.ToPartialLimitConfig().System, scaled.ToPartialLimitConfig().Transient
+		raise(&sys)
+		raise(&tr)
+		partial := scaled.ToPartialLimitConfig()
+		partial.System, partial.Transient = sys, tr
+		scaled = partial.Build(scaled)
+	}
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(scaled))
 }

@@ -187,7 +187,7 @@ func NewRelayHost(cfg RelayConfig) (*Relay, error) {
 	if listen == nil {
 		listen = DefaultListen(DefaultPort)
 	}
-	rm, err := newResourceManager()
+	rm, err := newResourceManager(false)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 
@@ -74,7 +75,13 @@ func (s *Sharer) Serve(ctx context.Context) error {
 	// Get streams stay out of the dshare service's limits: they are
 	// bounded by the protocol's own (rcmgr.go) and the sharer's queue.
 	s.Host.SetStreamHandler(GetProtocolID, func(st network.Stream) {
-		e.Handle(ctx, stream{st}, st.Conn().RemotePeer().String())
+		// A getter waiting in the queue keeps its connection: libp2p's
+		// connection manager would otherwise trim it, and its place.
+		p := st.Conn().RemotePeer()
+		tag := fmt.Sprintf("dshare-get-%p", st)
+		s.Host.ConnManager().Protect(p, tag)
+		defer s.Host.ConnManager().Unprotect(p, tag)
+		e.Handle(ctx, stream{st}, p.String())
 	})
 	<-ctx.Done()
 	s.Host.RemoveStreamHandler(GetProtocolID)

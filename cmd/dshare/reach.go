@@ -18,6 +18,7 @@ import (
 
 // netFlags say how far beyond the LAN a command reaches.
 type netFlags struct {
+	crowd bool // a sharer: many peers at once (not a flag)
 	bootstrap, relays listFlag
 	lanOnly           bool
 }
@@ -56,7 +57,7 @@ func startNode(ctx context.Context, e *env, listen []string, nf *netFlags) (*nod
 	if err != nil {
 		return nil, err
 	}
-	cfg := peer.HostConfig{Identity: key, Offline: e.offline, LANOnly: nf.lanOnly}
+	cfg := peer.HostConfig{Identity: key, Offline: e.offline, LANOnly: nf.lanOnly, Crowd: nf.crowd}
 	if cfg.Listen, err = parseListen(listen); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,9 @@ import (
 	"github.com/dshare/dshare/peer/pair"
 	"github.com/dshare/dshare/wire"
 )
+
+// shareMemoryLimit is a sharer's soft memory limit.
+const shareMemoryLimit = 192 << 20
 
 // shareSecretFile keeps the capability of this home's shares, so that a
 // ticket stays good when the sharer restarts.
@@ -94,6 +98,11 @@ func runShare(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer unlock()
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		// A crowd costs memory per connection; the collector returns it
+		// promptly instead of letting the heap double first.
+		debug.SetMemoryLimit(shareMemoryLimit)
+	}
 	secret, err := loadShareSecret(e.home)
 	if err != nil {
 		return fmt.Errorf("cannot keep the share's secret in %s: %w", peer.Escape(e.home), err)
@@ -101,6 +110,7 @@ func runShare(ctx context.Context, e *env, args []string) error {
 	sig := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	nf.crowd = true
 	n, err := startNode(ctx, e, listen, &nf)
 	if err != nil {
 		return err
