@@ -18,7 +18,7 @@ import (
 
 // netFlags say how far beyond the LAN a command reaches.
 type netFlags struct {
-	crowd bool // a sharer: many peers at once (not a flag)
+	crowd             bool // a sharer: many peers at once (not a flag)
 	bootstrap, relays listFlag
 	lanOnly           bool
 }
