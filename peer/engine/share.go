@@ -53,9 +53,10 @@ type Sharer struct {
 // Bounds on what getters can make a sharer hold.
 const (
 	DefaultMaxActive = 8
-	maxQueued        = 16384 // gets waiting, all peers together
-	maxPerPeer       = 64    // gets queued or active from one peer
-	maxWrongSecrets  = 3     // per peer, then it is refused for good
+	maxQueued        = 16384   // gets waiting, all peers together
+	maxPerPeer       = 64      // gets queued or active from one peer
+	maxWrongSecrets  = 3       // per peer, then it is refused for good
+	maxRemembered    = 1 << 16 // peers whose wrong secrets or turns are kept
 	getReadTimeout   = 10 * time.Second
 )
 
@@ -207,8 +208,8 @@ func (s *Sharer) authorize(peer string, secret []byte) error {
 		return nil
 	}
 	if len(secret) > 0 {
-		if s.wrong == nil {
-			s.wrong = map[string]int{}
+		if s.wrong == nil || len(s.wrong) >= maxRemembered {
+			s.wrong = map[string]int{} // bounded: a flood of identities forgets, it does not grow
 		}
 		s.wrong[peer]++
 		return fmt.Errorf("%w: the ticket's secret is wrong; ask the sharer for its ticket", wire.ErrUnauthorized)
@@ -222,6 +223,15 @@ func (s *Sharer) enqueue(peer string, prio int32) (*waiter, error) {
 	defer s.mu.Unlock()
 	if s.perPeer == nil {
 		s.perPeer, s.served = map[string]int{}, map[string]uint64{}
+	}
+	if len(s.served) >= maxRemembered {
+		// Turns are history: past this many peers, only those with gets
+		// now keep theirs.
+		for p := range s.served {
+			if s.perPeer[p] == 0 {
+				delete(s.served, p)
+			}
+		}
 	}
 	if s.perPeer[peer] >= maxPerPeer {
 		return nil, fmt.Errorf("%w: %d gets from this peer are already queued or running", wire.ErrLimit, maxPerPeer)
