@@ -45,10 +45,18 @@ func TestShareManyGetters(t *testing.T) {
 	src := filepath.Join(tmp, "src")
 	writeRandom(t, filepath.Join(src, "big.bin"), size, 31)
 	sh := startSharer(t, filepath.Join(tmp, "hs"), src, "--max-active", "8")
-	served := make(chan event, getters*4)
+	served := make(chan event, getters*8)
+	var drained sync.WaitGroup
+	drained.Add(1)
 	go func() {
+		defer drained.Done()
 		for e := range sh.events {
-			served <- e
+			if e.str("event") == "served" {
+				served <- e
+			}
+			if len(served) == getters {
+				return
+			}
 		}
 	}()
 
@@ -101,7 +109,6 @@ func TestShareManyGetters(t *testing.T) {
 	wg.Wait()
 	waited, maxPos := 0, uint64(0)
 	var ends []float64
-	var rates []float64
 	for i, r := range results {
 		if r.err != nil {
 			t.Fatalf("getter %d: %v", i, r.err)
@@ -115,19 +122,35 @@ func TestShareManyGetters(t *testing.T) {
 		if r.start.IsZero() {
 			t.Fatalf("getter %d was never told its get started", i)
 		}
-		rates = append(rates, size/r.end.Sub(r.start).Seconds())
 	}
+	// Jain's index, (Σx)² / (n·Σx²), over each get's throughput as the
+	// sharer timed it (from its start to the getter's final
+	// confirmation), for the gets served while all 8 slots were busy:
+	// the last 7 to finish had the sharer to fewer and fewer.
+	var srates []float64
+	all := make(chan struct{})
+	go func() { drained.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-time.After(time.Minute):
+		t.Fatalf("the sharer reported %d of %d gets served", len(served), getters)
+	}
+	close(served)
+	for ev := range served {
+		if ev.str("event") == "served" {
+			srates = append(srates, float64(ev.num("sent"))/ev["seconds"].(float64))
+		}
+	}
+	if len(srates) != getters {
+		t.Fatalf("the sharer reported %d gets served, want %d", len(srates), getters)
+	}
+	full := srates[:getters-7]
+	jain, jainAll := jainIndex(full), jainIndex(srates)
 	sort.Float64s(ends)
-	// Jain's index over the active getters' throughput: (Σx)² / (n·Σx²).
-	var sum, sq float64
-	for _, x := range rates {
-		sum += x
-		sq += x * x
-	}
-	jain := sum * sum / (float64(len(rates)) * sq)
 	rss := procStatus(sh.cmd.Process.Pid)["VmHWM"]
-	t.Logf("%d getters, 8 at a time: %d waited in the queue (deepest place #%d); done after %.1fs (first) / %.1fs (median) / %.1fs (last); Jain's index over the served getters' rates %.3f (min %.1f, max %.1f MB/s); sharer peak RSS %d MiB",
-		getters, waited, maxPos, ends[0], ends[len(ends)/2], ends[len(ends)-1], jain, slicesMin(rates)/1e6, slicesMax(rates)/1e6, rss>>20)
+	t.Logf("%d getters, 8 at a time: %d waited in the queue (deepest place #%d); done after %.1fs (first) / %.1fs (median) / %.1fs (last); Jain's index over the rates of the %d served at full capacity %.3f (%.1f-%.1f MB/s), over all %.3f (%.1f-%.1f MB/s); sharer peak RSS %d MiB",
+		getters, waited, maxPos, ends[0], ends[len(ends)/2], ends[len(ends)-1], len(full), jain, slicesMin(full)/1e6, slicesMax(full)/1e6,
+		jainAll, slicesMin(srates)/1e6, slicesMax(srates)/1e6, rss>>20)
 	if waited < getters-8-4 {
 		t.Errorf("only %d of %d getters waited in the queue with 8 served at once", waited, getters)
 	}
@@ -140,6 +163,15 @@ func TestShareManyGetters(t *testing.T) {
 	if rss > 300<<20 {
 		t.Errorf("sharer peak RSS %d MiB, want at most 300", rss>>20)
 	}
+}
+
+func jainIndex(x []float64) float64 {
+	var sum, sq float64
+	for _, v := range x {
+		sum += v
+		sq += v * v
+	}
+	return sum * sum / (float64(len(x)) * sq)
 }
 
 func slicesMin(x []float64) float64 {
