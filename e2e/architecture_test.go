@@ -87,6 +87,12 @@ func archRules(mod string) []archRule {
 			deny:  archNoNetwork,
 		},
 		{
+			pkg:   "peer/mailbox",
+			what:  "peer/mailbox keeps the outbox and inbox databases: the standard library and bbolt only, no network",
+			allow: []string{"go.etcd.io/bbolt", "golang.org/x/sys"},
+			deny:  archNoNetwork,
+		},
+		{
 			pkg: "discovery",
 			what: "discovery finds peers and wraps libp2p discovery; " +
 				"it never imports the protocol engine or the CLI",
