@@ -15,13 +15,38 @@ type Offer struct {
 	Bytes     uint64  `cbor:"6,keyasint,omitempty"` // sum of file sizes
 	Entries   []Entry `cbor:"7,keyasint"`
 	Name      string  `cbor:"8,keyasint,omitempty"` // sender's display name, informational
+	// For the receiver's inbox and its user, first part only: labels, a
+	// note, whether to notify ("notify") or not, and the sender's outbox
+	// item, so that a delivery repeated after a crash is known as one.
+	Tags     []string `cbor:"9,keyasint,omitempty"`
+	Note     string   `cbor:"10,keyasint,omitempty"`
+	Announce string   `cbor:"11,keyasint,omitempty"`
+	Item     uint64   `cbor:"12,keyasint,omitempty"`
 }
+
+// Bounds of an offer's labels.
+const (
+	MaxTags     = 16
+	MaxTagLen   = 64
+	MaxNoteLen  = 1024
+	maxAnnounce = 16
+	// offerMeta is the room SplitOffer leaves in the first part for them.
+	offerMeta = MaxTags*(MaxTagLen+9) + MaxNoteLen + maxAnnounce + 64
+)
 
 func (*Offer) Type() Type { return TypeOffer }
 
 func (o *Offer) validate() error {
 	if o.ChunkSize > MaxChunkSize {
 		return fmt.Errorf("%w: chunk size %d", ErrMalformed, o.ChunkSize)
+	}
+	if len(o.Tags) > MaxTags || len(o.Note) > MaxNoteLen || len(o.Announce) > maxAnnounce {
+		return fmt.Errorf("%w: %d tags, a note of %d bytes", ErrMalformed, len(o.Tags), len(o.Note))
+	}
+	for _, t := range o.Tags {
+		if len(t) > MaxTagLen {
+			return fmt.Errorf("%w: a tag of %d bytes", ErrMalformed, len(t))
+		}
 	}
 	return nil
 }
@@ -37,7 +62,7 @@ func SplitOffer(reqID uint64, chunkSize uint32, entries []Entry) []*Offer {
 	}
 	first := &Offer{ReqID: reqID, ChunkSize: chunkSize, Files: uint64(len(entries)), Bytes: total}
 	parts := []*Offer{first}
-	cur, size := first, 256
+	cur, size := first, 256+offerMeta
 	for _, e := range entries {
 		n := len(e.Path) + entryOverhead
 		if size+n > MaxBodySize || len(cur.Entries) == maxArrayLength {

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -48,4 +50,24 @@ func TestOfferRejectsHugeChunk(t *testing.T) {
 func mustBody(t *testing.T, m Message) []byte {
 	t.Helper()
 	return mustFrame(t, m)[HeaderSize:]
+}
+
+func TestOfferLabelsGolden(t *testing.T) {
+	checkGolden(t, &Offer{ReqID: 7, Entries: []Entry{{Path: "a", Size: 1}}, Tags: []string{"x"}, Note: "hi", Announce: "notify", Item: 3}, "010000001da601070781a20161610201098161780a6268690b666e6f746966790c03")
+}
+
+func TestOfferLabelBounds(t *testing.T) {
+	for name, o := range map[string]*Offer{
+		"too many tags": {Tags: make([]string, MaxTags+1)},
+		"a long tag":    {Tags: []string{string(make([]byte, MaxTagLen+1))}},
+		"a long note":   {Note: string(make([]byte, MaxNoteLen+1))},
+	} {
+		b, err := AppendFrame(nil, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewReader(bytes.NewReader(b)).ReadMsg(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
 }

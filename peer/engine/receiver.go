@@ -19,11 +19,17 @@ import (
 
 // Offer is an incoming offer as shown to whoever decides on it.
 type Offer struct {
-	Peer    string
-	Name    string // the name the sender gives itself, unverified, checked for display
-	Entries []wire.Entry
-	Files   int
-	Bytes   uint64
+	Peer string
+	Name string // the name the sender gives itself, unverified, checked for display
+	// The sender's labels, unverified; Tags and Note are escaped for
+	// display. Item is the sender's outbox item, 0 for a plain send.
+	Tags     []string
+	Note     string
+	Announce string
+	Item     uint64
+	Entries  []wire.Entry
+	Files    int
+	Bytes    uint64
 }
 
 // MaxNameLen bounds a peer's display name, in bytes.
@@ -324,7 +330,11 @@ func (r *Receiver) handleOffer(ctx context.Context, s Stream, from string, conn 
 	if err := r.checkSpace(from, first.ChunkSize, entries, total); err != nil {
 		return reject(err)
 	}
-	offer := &Offer{Peer: from, Name: DisplayName(first.Name), Entries: entries, Bytes: total}
+	offer := &Offer{Peer: from, Name: DisplayName(first.Name), Entries: entries, Bytes: total,
+		Note: EscapeText(first.Note), Announce: first.Announce, Item: first.Item}
+	for _, tag := range first.Tags {
+		offer.Tags = append(offer.Tags, EscapeText(tag))
+	}
 	for _, e := range entries {
 		if !e.Dir {
 			offer.Files++

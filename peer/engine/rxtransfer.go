@@ -88,8 +88,9 @@ type FileResult struct {
 	Path    string // as offered
 	Name    string // as placed, relative to the directory
 	Size    uint64
-	Held    bool // already here from an earlier run of the same sender: nothing was sent
-	Present bool // an identical copy was already at Name: nothing was sent
+	Held    bool        // already here from an earlier run of the same sender: nothing was sent
+	Present bool        // an identical copy was already at Name: nothing was sent
+	Root    chunker.Sum // the whole-file BLAKE3 root the file was verified against
 }
 
 func newTransfer(ctx context.Context, r *Receiver, ctrl Stream, conn io.Closer, reqID uint64, chunk uint32, o *Offer) (*transfer, error) {
@@ -759,7 +760,7 @@ func (t *transfer) seal(rx *rxFile) (bool, error) {
 			t.st.Contradict(t.key(rx))
 			return false, fmt.Errorf("%w: %s differs from the copy already here; sending again keeps both", wire.ErrHashMismatch, Escape(t.entry(rx).Path))
 		}
-		t.completed(rx, held.Name, !held.Present, held.Present)
+		t.completed(rx, held.Name, !held.Present, held.Present, sum)
 		return false, nil
 	}
 	if !f.Full() || !f.Verified() {
@@ -774,19 +775,19 @@ func (t *transfer) seal(rx *rxFile) (bool, error) {
 // link places a sealed file under its final name.
 func (t *transfer) link(rx *rxFile) error {
 	t.mu.Lock()
-	f := rx.f
+	f, sum := rx.f, *rx.sum // sealed against it
 	t.mu.Unlock()
 	name, err := f.Link()
 	if err != nil {
 		return err
 	}
 	f.Release()
-	t.completed(rx, name, false, false)
+	t.completed(rx, name, false, false, sum)
 	return nil
 }
 
 // completed records that rx is in place under name.
-func (t *transfer) completed(rx *rxFile, name string, held, present bool) {
+func (t *transfer) completed(rx *rxFile, name string, held, present bool, root chunker.Sum) {
 	e := t.entry(rx)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -804,7 +805,7 @@ func (t *transfer) completed(rx *rxFile, name string, held, present bool) {
 	if name != e.Path {
 		t.names = append(t.names, wire.FileName{File: uint32(rx.idx), Name: name})
 	}
-	t.placed = append(t.placed, FileResult{Index: rx.idx, Path: e.Path, Size: e.Size, Name: name, Held: held, Present: present})
+	t.placed = append(t.placed, FileResult{Index: rx.idx, Path: e.Path, Size: e.Size, Name: name, Held: held, Present: present, Root: root})
 	t.changed[rx] = true
 }
 

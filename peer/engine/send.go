@@ -30,6 +30,12 @@ type SendOptions struct {
 	// OnProgress, if set, is called from one goroutine whenever the
 	// receiver confirms bytes.
 	OnProgress func(Progress)
+	// Tags, Note and Announce travel in the offer for the receiver's
+	// inbox and its user; Item is the outbox item being delivered.
+	Tags     []string
+	Note     string
+	Announce string
+	Item     uint64
 	// Pace, if set, is called before each chunk of n bytes is written, and
 	// may wait: a sharer's rate limits.
 	Pace func(ctx context.Context, n int) error
@@ -314,6 +320,7 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 	rd := wire.NewReader(ctrl)
 	parts := wire.SplitOffer(s.reqID, s.opts.ChunkSize, s.m.Entries)
 	parts[0].Name = s.opts.Name
+	parts[0].Tags, parts[0].Note, parts[0].Announce, parts[0].Item = s.opts.Tags, s.opts.Note, s.opts.Announce, s.opts.Item
 	for _, part := range parts {
 		if err := s.write(part); err != nil {
 			// A receiver that refuses early stops reading; its reason
