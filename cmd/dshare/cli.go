@@ -20,6 +20,10 @@ Usage:
   dshare send PATH... [PEER]                   send files or folders
   dshare id                                    print this machine's peer ID
   dshare trust PEER [NOTE]                     accept PEER's offers without asking
+  dshare agent [--dir DIR]                     receive, and deliver queued sends when peers come online
+  dshare send --queue PATH... PEER             queue a send with the agent (see dshare outbox)
+  dshare outbox [cancel|retry ID]              what the agent has yet to deliver
+  dshare inbox [--peer P] [--tag T]            what arrived, from recv, get and the agent
   dshare share DIR                             serve a folder to anyone with its ticket
   dshare ls TICKET [PATH]                      list what a sharer serves
   dshare get TICKET [PATH]... [--dir DIR]      fetch files or folders from a sharer
@@ -122,6 +126,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRelay(ctx, e, rest)
 	case "share":
 		return runShare(ctx, e, rest)
+	case "agent":
+		return runAgent(ctx, e, rest)
+	case "outbox":
+		return runOutbox(ctx, e, rest)
+	case "inbox":
+		return runInbox(ctx, e, rest)
 	case "ls":
 		return runLs(ctx, e, rest)
 	case "get":

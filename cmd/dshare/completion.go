@@ -10,7 +10,7 @@ import (
 )
 
 // commands are those completion offers, in the order help lists them.
-var commands = []string{"send", "recv", "share", "ls", "get", "id", "trust", "relay", "completion"}
+var commands = []string{"send", "recv", "share", "ls", "get", "agent", "outbox", "inbox", "id", "trust", "relay", "completion"}
 
 // commandFlags reads each command's flags from its own help, so that the
 // completion never falls out of step with the flags.

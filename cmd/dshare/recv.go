@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
+	"github.com/dshare/dshare/peer/mailbox"
 	"github.com/dshare/dshare/wire"
 )
 
@@ -136,6 +138,9 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		ui.input() // from now on, every line typed is timestamped
 	}
 	ui.single = *toStdout
+	if !*toStdout {
+		ui.inbox, ui.via, ui.dir = inboxOf(e.home), "recv", absDir(*dir)
+	}
 	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits,
 		Journal: peer.JournalPath(e.home, *dir)}
 	if *toStdout {
@@ -185,6 +190,40 @@ type recvUI struct {
 	active    int      // transfers accepted and not yet ended
 	single    bool     // --stdout: one file only
 	lastSaved []string // the names the last completed transfer saved
+
+	// The inbox, if set, gets an entry for every completed transfer:
+	// via says which command received it, dir where.
+	inbox    *mailbox.Inbox
+	via, dir string
+	files    map[uint64][]mailbox.InFile
+	// onDone, if set, runs after a transfer's entry is recorded.
+	onDone func(ev peer.Event, entry *mailbox.Entry)
+}
+
+// maxInboxFiles bounds the files one inbox entry lists.
+const maxInboxFiles = 100_000
+
+// record writes the inbox entry of a completed transfer. Called with u.mu.
+func (u *recvUI) record(ev peer.Event) {
+	files := u.files[ev.ReqID]
+	delete(u.files, ev.ReqID)
+	if u.inbox == nil && u.onDone == nil {
+		return
+	}
+	en := &mailbox.Entry{Time: time.Now(), Peer: ev.Peer, Via: u.via, Dir: u.dir, Files: files,
+		Tags: ev.Offer.Tags, Note: ev.Offer.Note}
+	if ev.Offer.Item != 0 {
+		// A delivery repeated after a crash is the same entry.
+		en.Key = fmt.Sprintf("%s/%d", ev.Peer, ev.Offer.Item)
+	}
+	if u.inbox != nil {
+		if err := u.inbox.Add(en); err != nil {
+			fmt.Fprintf(u.e.stderr, "dshare: the inbox did not record this transfer: %v\n", err)
+		}
+	}
+	if u.onDone != nil {
+		u.onDone(ev, en)
+	}
 }
 
 const (
@@ -201,6 +240,9 @@ func (u *recvUI) decide(ctx context.Context, o *peer.Offer) error {
 	}
 	words, paired := u.pairs.words(o.Peer)
 	offer := map[string]any{"peer": o.Peer, "files": o.Files, "bytes": o.Bytes, "trusted": trusted}
+	if o.Note != "" || len(o.Tags) > 0 {
+		offer["note"], offer["tags"] = o.Note, o.Tags
+	}
 	if o.Name != "" {
 		offer["name"] = o.Name
 	}
@@ -290,6 +332,13 @@ func describeOffer(o *peer.Offer) string {
 		who = fmt.Sprintf(`"%s" (%s)`, o.Name, o.Peer)
 	}
 	fmt.Fprintf(&sb, "\n%s wants to send %s, %s in total:\n", who, count(o.Files, "file"), humanBytes(o.Bytes))
+	// Escaped already, as the sender's own words.
+	if o.Note != "" {
+		fmt.Fprintf(&sb, "  note: %q\n", o.Note)
+	}
+	if len(o.Tags) > 0 {
+		fmt.Fprintf(&sb, "  tags: %s\n", strings.Join(o.Tags, ", "))
+	}
 	shown := 0
 	for _, en := range o.Entries {
 		if en.Dir {
@@ -357,12 +406,14 @@ func (u *recvUI) notify(ev peer.Event) {
 		delete(u.renamed, ev.ReqID)
 		u.lastSaved = saved
 		delete(u.saved, ev.ReqID)
+		u.record(ev)
 		u.completed++
 		if u.once {
 			u.cancel()
 		}
 	case peer.EventFailed:
 		u.active--
+		delete(u.files, ev.ReqID)
 		if b != nil {
 			b.finish()
 			delete(u.bars, ev.ReqID)
@@ -372,6 +423,12 @@ func (u *recvUI) notify(ev peer.Event) {
 		fmt.Fprintf(u.e.stderr, "dshare: %s\n", stoppedSentence(ev.Peer, ev.Err))
 	case peer.EventFile:
 		f := ev.File
+		if u.files == nil {
+			u.files = map[uint64][]mailbox.InFile{}
+		}
+		if len(u.files[ev.ReqID]) < maxInboxFiles {
+			u.files[ev.ReqID] = append(u.files[ev.ReqID], mailbox.InFile{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:])})
+		}
 		u.e.events.emit("file", map[string]any{"peer": ev.Peer, "path": f.Path, "name": f.Name,
 			"size": f.Size, "held": f.Held, "present": f.Present})
 		if f.Held || f.Present {

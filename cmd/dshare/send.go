@@ -36,6 +36,8 @@ func runSend(ctx context.Context, e *env, args []string) error {
 	stdinName := fs.String("stdin-name", "stdin", "with PATH -, the `name` the piped data is saved under")
 	name := fs.String("name", "", "show the receiver this `name` for this machine (a hint; the peer ID is what counts)")
 	punch := fs.Duration("punch-wait", 0, "wait this `long` for hole punching before sending through an unlimited relay (default: start at once, and move to the direct path when a punch succeeds)")
+	var q queueOptions
+	queue := addQueueFlags(fs, &q)
 	var nf netFlags
 	addNetFlags(fs, &nf)
 	pos, err := parse(e, fs, args)
@@ -58,6 +60,12 @@ func runSend(ctx context.Context, e *env, args []string) error {
 				return usageError{fmt.Sprintf("%s is neither a file nor a valid code: %v", last, cerr)}
 			}
 		}
+	}
+	if *queue {
+		if len(paths) == 1 && paths[0] == "-" {
+			return usageError{"--queue sends files the agent can read later, not piped data"}
+		}
+		return queueSend(e, paths, target, &q)
 	}
 	if len(paths) == 1 && paths[0] == "-" {
 		// Piped data is spooled to a private file first: the receiver

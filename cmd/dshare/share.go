@@ -347,7 +347,8 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	// The data comes as a push from the sharer, to a receiver that
 	// takes nothing from anyone else, and only what was asked for.
 	done := make(chan peer.Event, 4)
-	ui := &recvUI{e: e, bars: map[uint64]*bars{}, skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{}}
+	ui := &recvUI{e: e, bars: map[uint64]*bars{}, skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{},
+		inbox: inboxOf(e.home), via: "get", dir: absDir(*dir)}
 	r := &peer.Receiver{Host: n.h, Dir: *dir, Overwrite: *overwrite, Journal: peer.JournalPath(e.home, *dir),
 		Allow: func(id lpeer.ID) bool { return id == info.ID },
 		Decide: func(_ context.Context, o *peer.Offer) error {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package main
+
+import "os"
+
+func reflink(_, _ *os.File) bool { return false }
