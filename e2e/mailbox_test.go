@@ -140,7 +140,7 @@ func TestMailboxOfflineDelivery(t *testing.T) {
 		t.Fatalf("outbox while the receiver is down: %v", items)
 	}
 
-	r = startAgent(t, hr, rdir, "/ip4/127.0.0.1/udp/"+portOf(r.addr)+"/quic-v1", "--from", s.peer)
+	startAgent(t, hr, rdir, "/ip4/127.0.0.1/udp/"+portOf(r.addr)+"/quic-v1", "--from", s.peer)
 	order := waitDelivered(t, s, 3, 2*time.Minute)
 	t.Logf("delivered in order %v (low %d, mid %d, high %d)", order, low, mid, high)
 	if fmt.Sprint(order) != fmt.Sprint([]uint64{high, mid, low}) {
@@ -239,7 +239,7 @@ func TestMailboxCrash(t *testing.T) {
 	two := queue(t, hs, filepath.Join(src, "two"), r.addr)
 	killAt(t, r, 128<<20, r)
 	t.Logf("receiver's agent killed mid-delivery")
-	r = startAgent(t, hr, rdir, rListen, "--from", s.peer)
+	startAgent(t, hr, rdir, rListen, "--from", s.peer)
 	waitDelivered(t, s, 1, 3*time.Minute)
 
 	sameTree(t, src, rdir)
