@@ -167,15 +167,11 @@ func runInbox(ctx context.Context, e *env, args []string) error {
 	}
 	for _, en := range entries {
 		e.events.emit("entry", map[string]any{"id": en.ID, "time": en.Time, "peer": en.Peer, "via": en.Via, "dir": en.Dir,
-			"files": en.Files, "tags": en.Tags, "note": en.Note})
+			"files": en.Files, "file_count": en.FileCount, "bytes": en.Bytes, "tags": en.Tags, "note": en.Note})
 		if e.json {
 			continue
 		}
-		var size uint64
-		for _, f := range en.Files {
-			size += f.Size
-		}
-		fmt.Fprintf(e.stdout, "%4d  %s  %s  %s, %s, via %s", en.ID, en.Time.Format("2006-01-02 15:04"), en.Peer, count(len(en.Files), "file"), humanBytes(size), en.Via)
+		fmt.Fprintf(e.stdout, "%4d  %s  %s  %s, %s, via %s", en.ID, en.Time.Format("2006-01-02 15:04"), en.Peer, count(int(en.FileCount), "file"), humanBytes(en.Bytes), en.Via)
 		if len(en.Tags) > 0 {
 			fmt.Fprintf(e.stdout, "  [%s]", strings.Join(en.Tags, ", "))
 		}
@@ -185,7 +181,7 @@ func runInbox(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout)
 		for i, f := range en.Files {
 			if i == 5 {
-				fmt.Fprintf(e.stdout, "        ... and %d more\n", len(en.Files)-i)
+				fmt.Fprintf(e.stdout, "        ... and %d more\n", int(en.FileCount)-i)
 				break
 			}
 			fmt.Fprintf(e.stdout, "        %s  %s  %s\n", peer.Escape(filepath.Join(en.Dir, f.Name)), humanBytes(f.Size), f.Root[:16])

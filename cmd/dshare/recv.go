@@ -196,22 +196,25 @@ type recvUI struct {
 	inbox    *mailbox.Inbox
 	via, dir string
 	files    map[uint64][]mailbox.InFile
+	counts   map[uint64][2]uint64 // files and bytes, per transfer, all of them
 	// onDone, if set, runs after a transfer's entry is recorded.
 	onDone func(ev peer.Event, entry *mailbox.Entry)
 }
 
-// maxInboxFiles bounds the files one inbox entry lists.
-const maxInboxFiles = 100_000
+// maxInboxFiles bounds the files one inbox entry lists; the entry counts
+// them all. A folder of a million files costs the receiver no more.
+const maxInboxFiles = 10_000
 
 // record writes the inbox entry of a completed transfer. Called with u.mu.
 func (u *recvUI) record(ev peer.Event) {
-	files := u.files[ev.ReqID]
+	files, n := u.files[ev.ReqID], u.counts[ev.ReqID]
 	delete(u.files, ev.ReqID)
+	delete(u.counts, ev.ReqID)
 	if u.inbox == nil && u.onDone == nil {
 		return
 	}
 	en := &mailbox.Entry{Time: time.Now(), Peer: ev.Peer, Via: u.via, Dir: u.dir, Files: files,
-		Tags: ev.Offer.Tags, Note: ev.Offer.Note}
+		FileCount: n[0], Bytes: n[1], Tags: ev.Offer.Tags, Note: ev.Offer.Note}
 	if ev.Offer.Item != 0 {
 		// A delivery repeated after a crash is the same entry.
 		en.Key = fmt.Sprintf("%s/%d", ev.Peer, ev.Offer.Item)
@@ -424,8 +427,9 @@ func (u *recvUI) notify(ev peer.Event) {
 	case peer.EventFile:
 		f := ev.File
 		if u.files == nil {
-			u.files = map[uint64][]mailbox.InFile{}
+			u.files, u.counts = map[uint64][]mailbox.InFile{}, map[uint64][2]uint64{}
 		}
+		u.counts[ev.ReqID] = [2]uint64{u.counts[ev.ReqID][0] + 1, u.counts[ev.ReqID][1] + f.Size}
 		if len(u.files[ev.ReqID]) < maxInboxFiles {
 			u.files[ev.ReqID] = append(u.files[ev.ReqID], mailbox.InFile{Name: f.Name, Size: f.Size, Root: hex.EncodeToString(f.Root[:])})
 		}

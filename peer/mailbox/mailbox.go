@@ -219,9 +219,12 @@ type Entry struct {
 	Peer  string    `json:"peer"`
 	Via   string    `json:"via"` // recv, get or agent
 	Dir   string    `json:"dir"`
-	Files []InFile  `json:"files"`
-	Tags  []string  `json:"tags,omitempty"`
-	Note  string    `json:"note,omitempty"`
+	Files []InFile  `json:"files"` // the first of them, up to a bound
+	// FileCount and Bytes count every file, listed or not.
+	FileCount uint64   `json:"file_count"`
+	Bytes     uint64   `json:"bytes"`
+	Tags      []string `json:"tags,omitempty"`
+	Note      string   `json:"note,omitempty"`
 	// Key identifies the delivery, for example the sender's outbox item:
 	// a delivery repeated after a crash updates its entry, never adds one.
 	Key string `json:"-"`
