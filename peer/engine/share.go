@@ -39,6 +39,8 @@ type Sharer struct {
 	// Tick is how often a waiting getter hears its place (default 2 s).
 	Tick time.Duration
 
+	fair fairShare
+
 	mu      sync.Mutex
 	active  int
 	seq     uint64
@@ -176,8 +178,15 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 	ev.Kind = ShareStarted
 	s.notify(ev)
 	opts := SendOptions{RetryFor: 15 * time.Second}
-	if s.Pace != nil {
-		opts.Pace = func(ctx context.Context, n int) error { return s.Pace(ctx, peer, n) }
+	share := s.fair.join()
+	defer s.fair.leave(share)
+	opts.Pace = func(ctx context.Context, n int) error {
+		if s.Pace != nil {
+			if err := s.Pace(ctx, peer, n); err != nil {
+				return err
+			}
+		}
+		return s.fair.wait(ctx, share, n)
 	}
 	res, err := s.Send(ctx, peer, man, opts)
 	if err != nil {
@@ -468,4 +477,82 @@ func ctxErr(ctx context.Context, err error) error {
 		return c
 	}
 	return err
+}
+
+// fairShare keeps the gets being served near an equal share of what the
+// sharer sends. A getter whose side is slow (a busy machine, a slow disk)
+// takes less, and the others would take its part: one get then finishes
+// in a fraction of the others' time. A get that has sent more than
+// fairSlack times the average over the last window waits, briefly, before
+// its next chunk; the wait is bounded, so that the sharer never idles for
+// long because its getters are slow.
+type fairShare struct {
+	mu     sync.Mutex
+	gets   map[*fairGet]bool
+	window time.Time // start of the current window
+}
+
+type fairGet struct {
+	cur, prev int64 // bytes in the current and the previous window
+}
+
+const (
+	fairWindow  = 500 * time.Millisecond
+	fairSlack   = 1.3
+	fairMaxWait = 50 * time.Millisecond // per chunk
+	fairStep    = 5 * time.Millisecond
+)
+
+func (f *fairShare) join() *fairGet {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gets == nil {
+		f.gets = map[*fairGet]bool{}
+	}
+	g := &fairGet{}
+	f.gets[g] = true
+	return g
+}
+
+func (f *fairShare) leave(g *fairGet) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.gets, g)
+}
+
+// over reports whether g is ahead of its share, rolling the window.
+func (f *fairShare) over(g *fairGet) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	if now.Sub(f.window) >= fairWindow {
+		for o := range f.gets {
+			o.prev, o.cur = o.cur, 0
+		}
+		f.window = now
+	}
+	if len(f.gets) < 2 {
+		return false
+	}
+	var total int64
+	for o := range f.gets {
+		total += o.cur + o.prev
+	}
+	mine := g.cur + g.prev
+	return float64(mine) > fairSlack*float64(total)/float64(len(f.gets)) && mine > 1<<20
+}
+
+// wait holds g's next chunk of n bytes while g is ahead of its share.
+func (f *fairShare) wait(ctx context.Context, g *fairGet, n int) error {
+	for waited := time.Duration(0); waited < fairMaxWait && f.over(g); waited += fairStep {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(fairStep):
+		}
+	}
+	f.mu.Lock()
+	g.cur += int64(n)
+	f.mu.Unlock()
+	return nil
 }
