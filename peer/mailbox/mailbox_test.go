@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -112,4 +113,30 @@ func equal(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+// The records are persisted: their JSON is golden, so that a change of
+// field names cannot silently orphan what an older agent stored.
+func TestRecordsGolden(t *testing.T) {
+	at := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	it := Item{ID: 7, Peer: "12D3KooWx", Paths: []string{"/a/b.txt"}, Priority: 5, Tags: []string{"t"}, Note: "n",
+		Announce: "notify", Snapshot: "/h/outbox/item-1", Stamps: []Stamp{{Path: "/a/b.txt", Size: 3, MTime: 9}},
+		State: Queued, Attempts: 2, Error: "e", Bytes: 3, Sent: 1, Created: at, Updated: at, NextTry: at}
+	en := Entry{ID: 3, Time: at, Peer: "12D3KooWy", Via: "agent", Dir: "/in", Files: []InFile{{Name: "b.txt", Size: 3, Root: "ab"}},
+		FileCount: 1, Bytes: 3, Tags: []string{"t"}, Note: "n", Key: "not stored"}
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{it, `{"id":7,"peer":"12D3KooWx","paths":["/a/b.txt"],"priority":5,"tags":["t"],"note":"n","announce":"notify","snapshot":"/h/outbox/item-1","stamps":[{"path":"/a/b.txt","size":3,"mtime":9}],"state":"queued","attempts":2,"error":"e","bytes":3,"sent":1,"created":"2026-12-06T05:00:00Z","updated":"2026-12-06T05:00:00Z","next_try":"2026-12-06T05:00:00Z"}`},
+		{en, `{"id":3,"time":"2026-12-06T05:00:00Z","peer":"12D3KooWy","via":"agent","dir":"/in","files":[{"name":"b.txt","size":3,"root":"ab"}],"file_count":1,"bytes":3,"tags":["t"],"note":"n"}`},
+	} {
+		b, err := json.Marshal(c.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != c.want {
+			t.Errorf("got  %s\nwant %s", b, c.want)
+		}
+	}
 }
