@@ -32,12 +32,14 @@ type Receiver struct {
 	// Journal, if set, remembers the files received into Dir, so that a
 	// re-offer of one is answered as held. See JournalPath.
 	Journal string
+	// BeforeDone: see engine.Receiver.
+	BeforeDone func(Event) error
 }
 
 // Serve handles dshare streams until ctx is canceled.
 func (r *Receiver) Serve(ctx context.Context) error {
 	e := &engine.Receiver{Dir: r.Dir, Decide: r.Decide, Notify: r.Notify, Overwrite: r.Overwrite,
-		Limits: r.Limits, Journal: r.Journal}
+		Limits: r.Limits, Journal: r.Journal, BeforeDone: r.BeforeDone}
 	if r.Allow != nil {
 		e.Allow = func(p string) bool { id, err := peer.Decode(p); return err == nil && r.Allow(id) }
 	}

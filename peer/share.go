@@ -115,6 +115,9 @@ func (p *pacer) wait(ctx context.Context, peerID string, n int) error {
 		p.mu.Lock()
 		own = p.peers[peerID]
 		if own == nil {
+			if len(p.peers) >= 1<<16 {
+				clear(p.peers) // bounded: a crowd of identities forgets
+			}
 			own = rate.NewLimiter(p.perPeer, paceBurst)
 			p.peers[peerID] = own
 		}

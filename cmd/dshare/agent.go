@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"os/exec"
@@ -123,16 +124,33 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	ui := &recvUI{e: e, yes: true, cancel: func() {}, bars: map[uint64]*bars{}, trusted: trusted,
 		skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{},
 		inbox: inboxOf(e.home), via: "agent", dir: absDir(*dir)}
+	// Announcements and hooks run outside the receiver, a few at a time:
+	// a hung notifier or a slow hook never holds up a transfer.
+	after := make(chan struct{}, 4)
 	ui.onDone = func(ev peer.Event, en *mailbox.Entry) {
-		e.events.emit("received", map[string]any{"peer": ev.Peer, "entry": en.ID, "files": len(en.Files), "tags": en.Tags, "note": en.Note})
-		if ev.Offer.Announce == "notify" {
-			announce(e, ev.Peer, en)
+		e.events.emit("received", map[string]any{"peer": ev.Peer, "entry": en.ID, "files": en.FileCount, "tags": en.Tags, "note": en.Note})
+		notify := ev.Offer.Announce == "notify"
+		if !notify && len(hook) == 0 {
+			return
 		}
-		if len(hook) > 0 {
-			go runHook(e, hook, en)
+		select {
+		case after <- struct{}{}:
+		default:
+			fmt.Fprintf(e.stderr, "dshare: too many hooks running; skipped the one for entry %d\n", en.ID)
+			return
 		}
+		go func() {
+			defer func() { <-after }()
+			if notify {
+				announce(e, ev.Peer, en)
+			}
+			if len(hook) > 0 {
+				runHook(e, hook, en)
+			}
+		}()
 	}
 	r := &peer.Receiver{Host: h, Dir: *dir, Notify: ui.notify, Overwrite: *overwrite, Journal: peer.JournalPath(e.home, *dir),
+		BeforeDone: ui.beforeDone,
 		Decide: func(_ context.Context, o *peer.Offer) error {
 			id, _ := lpeer.Decode(o.Peer)
 			if *yes || allow[id] || trusted[id] {
@@ -171,6 +189,13 @@ func (a *agent) poke() {
 	case a.wake <- struct{}{}:
 	default:
 	}
+}
+
+// idle reports whether item id is not being delivered now.
+func (a *agent) idle(id uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running[id] == nil
 }
 
 func (a *agent) stopAll() {
@@ -229,8 +254,17 @@ func (a *agent) control(req *controlRequest) *controlAnswer {
 			c()
 		}
 		a.mu.Unlock()
+		if it, err := a.out.Get(req.ID); err == nil && it.Snapshot != "" && a.idle(req.ID) {
+			_ = os.RemoveAll(it.Snapshot)
+		}
 		return &controlAnswer{ID: req.ID}
 	case "retry":
+		a.mu.Lock()
+		running := a.running[req.ID] != nil
+		a.mu.Unlock()
+		if running {
+			return fail(fmt.Errorf("item %d is still being delivered or stopped; try again in a moment", req.ID))
+		}
 		_, err := a.out.Update(req.ID, func(it *mailbox.Item) error {
 			switch it.State {
 			case mailbox.Delivered, mailbox.Sending:
@@ -322,7 +356,7 @@ func (a *agent) deliver(ctx context.Context, it mailbox.Item) (err error) {
 		}
 	}
 	e.events.emit("delivering", map[string]any{"id": it.ID, "peer": it.Peer, "attempt": it.Attempts + 1})
-	info, err := agentTarget(ctx, e, a.n, a.nf, it.Peer)
+	info, err := agentTarget(ctx, e, a.n, a.nf, it)
 	if err != nil {
 		return err
 	}
@@ -333,7 +367,7 @@ func (a *agent) deliver(ctx context.Context, it mailbox.Item) (err error) {
 		}
 	}()
 	_, err = peer.Send(ctx, a.n.h, info, m, 0, peer.SendOptions{
-		Tags: it.Tags, Note: it.Note, Announce: it.Announce, Item: it.ID, RetryFor: 30 * time.Second,
+		Tags: it.Tags, Note: it.Note, Announce: it.Announce, Item: a.out.WireID(it.ID), RetryFor: 30 * time.Second,
 		OnProgress: func(p peer.Progress) {
 			if time.Since(last) < time.Second {
 				return
@@ -351,9 +385,11 @@ var errPermanent = errors.New("cannot be delivered")
 // finish records how a delivery ended.
 func (a *agent) finish(it mailbox.Item, err error, stopped bool) {
 	e := a.e
+	canceled := false
 	_, _ = a.out.Update(it.ID, func(cur *mailbox.Item) error {
 		switch {
 		case cur.State == mailbox.Canceled:
+			canceled = true
 		case err == nil:
 			cur.State, cur.Error, cur.Sent = mailbox.Delivered, "", cur.Bytes
 		case stopped:
@@ -367,6 +403,10 @@ func (a *agent) finish(it mailbox.Item, err error, stopped bool) {
 		return nil
 	})
 	switch {
+	case canceled:
+		if it.Snapshot != "" {
+			_ = os.RemoveAll(it.Snapshot)
+		}
 	case err == nil:
 		if it.Snapshot != "" {
 			_ = os.RemoveAll(it.Snapshot)
@@ -377,6 +417,9 @@ func (a *agent) finish(it mailbox.Item, err error, stopped bool) {
 		}
 	case stopped:
 	case permanent(err):
+		if it.Snapshot != "" {
+			_ = os.RemoveAll(it.Snapshot) // failed for good: its copy goes
+		}
 		e.events.emit("failed", map[string]any{"id": it.ID, "peer": it.Peer, "error": err.Error()})
 		if !e.json {
 			fmt.Fprintf(e.stderr, "dshare: item %d to %s failed: %s\n", it.ID, it.Peer, peer.EscapeText(err.Error()))
@@ -409,35 +452,49 @@ func backoffFor(n int) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
-// agentTarget finds a queued item's peer: a full address is dialed as
-// it is, a peer ID is looked for on the LAN and in the DHT.
-func agentTarget(ctx context.Context, e *env, n *node, nf *netFlags, target string) (lpeer.AddrInfo, error) {
-	if strings.HasPrefix(target, "/") {
-		a, err := ma.NewMultiaddr(target)
-		if err != nil {
-			return lpeer.AddrInfo{}, usageError{err.Error()}
+// agentTarget finds a queued item's peer: at the addresses it was last
+// known at, else, as peers move, on the LAN and in the DHT by its ID.
+func agentTarget(ctx context.Context, e *env, n *node, nf *netFlags, it mailbox.Item) (lpeer.AddrInfo, error) {
+	id, err := lpeer.Decode(it.Peer)
+	if err != nil {
+		return lpeer.AddrInfo{}, usageError{fmt.Sprintf("%s is not a peer ID", it.Peer)}
+	}
+	info := lpeer.AddrInfo{ID: id}
+	for _, s := range it.Addrs {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			info.Addrs = append(info.Addrs, a)
 		}
-		info, err := lpeer.AddrInfoFromP2pAddr(a)
-		if err != nil {
-			return lpeer.AddrInfo{}, usageError{err.Error()}
+	}
+	if len(info.Addrs) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.h.Connect(cctx, info)
+		cancel()
+		if err == nil || e.offline {
+			return info, err
 		}
-		return *info, nil
+	}
+	if e.offline {
+		return lpeer.AddrInfo{}, fmt.Errorf("%s has no known address, and --offline looks up nothing", id)
 	}
 	quiet := *e
 	quiet.json, quiet.stderr = true, io.Discard // lookups say nothing of their own
-	return resolveTarget(ctx, &quiet, n, nf, target, 10*time.Second)
+	return resolveTarget(ctx, &quiet, n, nf, id.String(), 10*time.Second)
 }
 
 // announce tells the user that a transfer asking for it arrived: a
 // desktop notification where there is one, else a line.
 func announce(e *env, from string, en *mailbox.Entry) {
-	text := fmt.Sprintf("%d file(s) from %s", len(en.Files), from)
+	text := fmt.Sprintf("%d file(s) from %s", en.FileCount, from)
 	if en.Note != "" {
 		text += ": " + en.Note // escaped when it arrived
 	}
 	if p, err := exec.LookPath("notify-send"); err == nil && os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
-		// Arguments, never a shell: the note is the peer's text.
-		if exec.Command(p, "--app-name=dshare", "dshare", text).Run() == nil {
+		// Arguments, never a shell: the note is the peer's text, and
+		// notification servers read markup, so it is escaped for that too.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := exec.CommandContext(ctx, p, "--app-name=dshare", "dshare", html.EscapeString(text)).Run()
+		cancel()
+		if err == nil {
 			return
 		}
 	}
@@ -466,6 +523,11 @@ func runHook(e *env, argv []string, en *mailbox.Entry) {
 // originals may change or go: a clone where the filesystem can make one
 // (copy-on-write), a copy otherwise.
 func snapshot(home string, paths []string) (string, error) {
+	// What a send would send: links followed as BuildManifest follows them.
+	m, err := peer.BuildManifest(paths)
+	if err != nil {
+		return "", err
+	}
 	base := filepath.Join(home, "outbox")
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return "", err
@@ -474,30 +536,23 @@ func snapshot(home string, paths []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, p := range paths {
-		dst := filepath.Join(dir, filepath.Base(filepath.Clean(p)))
-		err := filepath.Walk(p, func(src string, fi os.FileInfo, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(p, src)
-			to := filepath.Join(dst, rel)
-			switch {
-			case fi.IsDir():
-				return os.MkdirAll(to, 0o700)
-			case fi.Mode().IsRegular():
-				return cloneFile(src, to, fi)
-			}
-			return nil // links and special files are not sent either
-		})
+	for i, en := range m.Entries {
+		to := filepath.Join(dir, filepath.FromSlash(en.Path))
+		if en.Dir {
+			err = os.MkdirAll(to, 0o700)
+		} else if err = os.MkdirAll(filepath.Dir(to), 0o700); err == nil {
+			err = cloneFile(m.Sources[i], to)
+		}
 		if err != nil {
 			_ = os.RemoveAll(dir)
-			return "", fmt.Errorf("snapshot of %s: %w", peer.Escape(p), err)
+			return "", fmt.Errorf("snapshot of %s: %w", peer.Escape(en.Path), err)
 		}
 	}
 	return dir, nil
 }
 
+// snapshotPaths are the copies of paths in dir: each under its base name,
+// as the manifest names it.
 func snapshotPaths(dir string, paths []string) []string {
 	out := make([]string, len(paths))
 	for i, p := range paths {
@@ -507,12 +562,16 @@ func snapshotPaths(dir string, paths []string) []string {
 }
 
 // cloneFile copies src to dst, by reflink (FICLONE) where it can.
-func cloneFile(src, dst string, fi os.FileInfo) error {
+func cloneFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm()|0o600)
 	if err != nil {
 		return err

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	lpeer "github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/dshare/dshare/peer"
 	"github.com/dshare/dshare/peer/mailbox"
 	"github.com/dshare/dshare/peer/pair"
@@ -51,22 +54,41 @@ func queueSend(e *env, paths []string, target string, q *queueOptions) error {
 			return usageError{fmt.Sprintf("a --tag is at most %d bytes", wire.MaxTagLen)}
 		}
 	}
+	// The item names the peer by ID, with where it is now as a hint: a
+	// queued delivery outlives addresses, and proves no ticket (the
+	// receiving agent must accept the sender: --from, or dshare trust).
+	var addrs []string
 	switch {
 	case pair.LooksLikeTicket(target):
-		// A queued delivery outlives any code, and proves no ticket: it
-		// goes to the peer the ticket names, which must accept it (trust).
 		info, _, err := parseTicketTarget(target)
 		if err != nil {
 			return err
 		}
 		target = info.ID.String()
-		if len(info.Addrs) > 0 {
-			target = info.Addrs[0].String() + "/p2p/" + info.ID.String()
+		for _, a := range info.Addrs {
+			addrs = append(addrs, a.String())
 		}
 	case pair.LooksLikeCode(target):
 		return usageError{"a code lasts 10 minutes, too short for a queued delivery; give the peer ID or ticket"}
+	case strings.HasPrefix(target, "/"):
+		a, err := ma.NewMultiaddr(target)
+		if err != nil {
+			return usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
+		}
+		info, err := lpeer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return usageError{fmt.Sprintf("bad PEER %q: %v", target, err)}
+		}
+		target = info.ID.String()
+		for _, a := range info.Addrs {
+			addrs = append(addrs, a.String())
+		}
+	default:
+		if _, err := lpeer.Decode(target); err != nil {
+			return usageError{fmt.Sprintf("%s is not a peer ID, an address or a ticket", target)}
+		}
 	}
-	it := &mailbox.Item{Peer: target, Priority: q.priority, Tags: q.tags, Note: q.note, Announce: q.announce}
+	it := &mailbox.Item{Peer: target, Addrs: addrs, Priority: q.priority, Tags: q.tags, Note: q.note, Announce: q.announce}
 	for _, p := range paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {

@@ -142,7 +142,7 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		ui.inbox, ui.via, ui.dir = inboxOf(e.home), "recv", absDir(*dir)
 	}
 	r := &peer.Receiver{Host: h, Dir: *dir, Decide: ui.decide, Notify: ui.notify, Overwrite: *overwrite, Limits: limits,
-		Journal: peer.JournalPath(e.home, *dir)}
+		Journal: peer.JournalPath(e.home, *dir), BeforeDone: ui.beforeDone}
 	if *toStdout {
 		r.Journal = "" // nothing to remember of a directory that goes away
 	}
@@ -196,8 +196,10 @@ type recvUI struct {
 	inbox    *mailbox.Inbox
 	via, dir string
 	files    map[uint64][]mailbox.InFile
-	counts   map[uint64][2]uint64 // files and bytes, per transfer, all of them
-	// onDone, if set, runs after a transfer's entry is recorded.
+	counts   map[uint64][2]uint64      // files and bytes, per transfer, all of them
+	entries  map[uint64]*mailbox.Entry // recorded, waiting for their EventDone
+	// onDone, if set, runs once a transfer is done, with its entry; it
+	// must not block.
 	onDone func(ev peer.Event, entry *mailbox.Entry)
 }
 
@@ -205,14 +207,14 @@ type recvUI struct {
 // them all. A folder of a million files costs the receiver no more.
 const maxInboxFiles = 10_000
 
-// record writes the inbox entry of a completed transfer. Called with u.mu.
-func (u *recvUI) record(ev peer.Event) {
+// beforeDone records a completed transfer in the inbox before the sender
+// is told it is done: a receiver killed in between is asked again.
+func (u *recvUI) beforeDone(ev peer.Event) error {
+	u.mu.Lock()
 	files, n := u.files[ev.ReqID], u.counts[ev.ReqID]
 	delete(u.files, ev.ReqID)
 	delete(u.counts, ev.ReqID)
-	if u.inbox == nil && u.onDone == nil {
-		return
-	}
+	u.mu.Unlock()
 	en := &mailbox.Entry{Time: time.Now(), Peer: ev.Peer, Via: u.via, Dir: u.dir, Files: files,
 		FileCount: n[0], Bytes: n[1], Tags: ev.Offer.Tags, Note: ev.Offer.Note}
 	if ev.Offer.Item != 0 {
@@ -221,12 +223,16 @@ func (u *recvUI) record(ev peer.Event) {
 	}
 	if u.inbox != nil {
 		if err := u.inbox.Add(en); err != nil {
-			fmt.Fprintf(u.e.stderr, "dshare: the inbox did not record this transfer: %v\n", err)
+			return err
 		}
 	}
-	if u.onDone != nil {
-		u.onDone(ev, en)
+	u.mu.Lock()
+	if u.entries == nil {
+		u.entries = map[uint64]*mailbox.Entry{}
 	}
+	u.entries[ev.ReqID] = en
+	u.mu.Unlock()
+	return nil
 }
 
 const (
@@ -409,7 +415,10 @@ func (u *recvUI) notify(ev peer.Event) {
 		delete(u.renamed, ev.ReqID)
 		u.lastSaved = saved
 		delete(u.saved, ev.ReqID)
-		u.record(ev)
+		if en := u.entries[ev.ReqID]; en != nil && u.onDone != nil {
+			u.onDone(ev, en)
+		}
+		delete(u.entries, ev.ReqID)
 		u.completed++
 		if u.once {
 			u.cancel()

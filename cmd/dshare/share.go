@@ -312,6 +312,9 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	if len(pos) < 1 {
 		return usageError{"get needs the sharer: dshare get TICKET [PATH]..."}
 	}
+	if *priority < -1000 || *priority > 1000 {
+		return usageError{"--priority is between -1000 and 1000"}
+	}
 	if len(pos)-1 > wire.MaxGetPaths {
 		return usageError{fmt.Sprintf("get takes at most %d paths at once; name a folder instead", wire.MaxGetPaths)}
 	}
@@ -347,10 +350,11 @@ func runGet(ctx context.Context, e *env, args []string) error {
 	// The data comes as a push from the sharer, to a receiver that
 	// takes nothing from anyone else, and only what was asked for.
 	done := make(chan peer.Event, 4)
+	sharer := info.ID // info is looked up again on retries; the sharer stays
 	ui := &recvUI{e: e, bars: map[uint64]*bars{}, skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{},
 		inbox: inboxOf(e.home), via: "get", dir: absDir(*dir)}
-	r := &peer.Receiver{Host: n.h, Dir: *dir, Overwrite: *overwrite, Journal: peer.JournalPath(e.home, *dir),
-		Allow: func(id lpeer.ID) bool { return id == info.ID },
+	r := &peer.Receiver{Host: n.h, Dir: *dir, Overwrite: *overwrite, Journal: peer.JournalPath(e.home, *dir), BeforeDone: ui.beforeDone,
+		Allow: func(id lpeer.ID) bool { return id == sharer },
 		Decide: func(_ context.Context, o *peer.Offer) error {
 			for _, en := range o.Entries {
 				top, _, _ := strings.Cut(en.Path, "/")
@@ -384,22 +388,36 @@ func runGet(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "Waiting: #%d in %s's queue...\n", p, info.ID)
 		}
 	}
+	served := false
 	onStart := func() {
-		lastPos = 0
-		e.events.emit("started", map[string]any{"peer": info.ID.String()})
+		lastPos, served = 0, true
+		e.events.emit("started", map[string]any{"peer": sharer.String()})
 	}
 	backoff := time.Second
 	lastTry := time.Now()
 	for {
+		// Events of an earlier attempt are not this one's end.
+		for len(done) > 0 {
+			<-done
+		}
+		served = false
 		err := peer.Get(ctx, n.h, info, g, onSleep, onStart)
 		if err == nil {
 			// The sharer has heard this side confirm everything; the
-			// receiver's own end (its summary, tidying up) follows.
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
+			// receiver's own end (its summary, the inbox) follows.
+			timeout := time.After(10 * time.Second)
+			for waiting := true; waiting; {
+				select {
+				case ev := <-done:
+					waiting = ev.Kind != peer.EventDone
+				case <-timeout:
+					waiting = false
+				}
 			}
 			return nil
+		}
+		if served {
+			lastTry = time.Now() // served, then cut off: the clock starts over
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w; run the same command again to resume where it stopped", errInterrupted)
@@ -418,9 +436,6 @@ func runGet(ctx context.Context, e *env, args []string) error {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 		info = refind(ctx, e, n, &nf, info)
-		if err := n.h.Connect(ctx, info); err == nil {
-			lastTry = time.Now() // it answers again: the clock starts over
-		}
 	}
 }
 
@@ -432,7 +447,7 @@ func retryable(err error) bool {
 		return true // the network, not the sharer, said no
 	}
 	switch re.Code {
-	case wire.CodeCanceled, wire.CodeBusy, wire.CodeTimeout, wire.CodeInternal, wire.CodeSourceChanged, wire.CodeHashMismatch:
+	case wire.CodeCanceled, wire.CodeBusy, wire.CodeTimeout, wire.CodeSourceChanged, wire.CodeHashMismatch:
 		return true
 	}
 	return false

@@ -89,6 +89,10 @@ type Receiver struct {
 	// Dir, so that a re-offer of one is answered as held, not received
 	// twice. See JournalPath.
 	Journal string
+	// BeforeDone, if set, runs once every file of a transfer is in place
+	// and before the sender is told so; an error fails the transfer (the
+	// sender retries, and every file is then already here).
+	BeforeDone func(Event) error
 
 	store  *store.Store
 	budget *Budget

@@ -604,6 +604,13 @@ func (t *transfer) commitLoop() error {
 			return err
 		}
 		if finished {
+			if t.r.BeforeDone != nil {
+				// Recorded before the sender hears: a receiver killed in
+				// between is asked again, and the record repeats.
+				if err := t.r.BeforeDone(Event{Kind: EventDone, Peer: t.peer, ReqID: t.reqID, Offer: t.offer, Progress: t.progressNow()}); err != nil {
+					return fmt.Errorf("%w: the receiver could not record the transfer: %w", wire.ErrBusy, err)
+				}
+			}
 			t.mu.Lock()
 			t.over = true // from now on, data streams are refused as unknown
 			t.mu.Unlock()

@@ -39,7 +39,8 @@ type Sharer struct {
 	// Tick is how often a waiting getter hears its place (default 2 s).
 	Tick time.Duration
 
-	fair fairShare
+	fair  fairShare
+	lists chan struct{} // listings being built
 
 	mu      sync.Mutex
 	active  int
@@ -96,6 +97,18 @@ type waiter struct {
 	ready chan struct{} // closed when admitted
 }
 
+// maxListings bounds the listings built at once.
+const maxListings = 4
+
+func (s *Sharer) listings() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lists == nil {
+		s.lists = make(chan struct{}, maxListings)
+	}
+	return s.lists
+}
+
 func (s *Sharer) notify(e ShareEvent) {
 	if s.Notify != nil {
 		e.Active, e.Queued = s.counts()
@@ -131,14 +144,21 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		s.fail(st, err)
 		return
 	}
-	man, err := source.BuildShared(s.Root, g.Paths)
-	if err != nil {
-		ev.Kind, ev.Err = ShareRefused, err
-		s.notify(ev)
-		s.fail(st, err)
-		return
-	}
 	if g.List {
+		// Listings skip the queue but not a bound: each builds a manifest.
+		select {
+		case s.listings() <- struct{}{}:
+			defer func() { <-s.listings() }()
+		case <-ctx.Done():
+			return
+		}
+		man, err := source.BuildShared(s.Root, g.Paths)
+		if err != nil {
+			ev.Kind, ev.Err = ShareRefused, err
+			s.notify(ev)
+			s.fail(st, err)
+			return
+		}
 		for _, part := range wire.SplitOffer(g.ReqID, 0, man.Entries) {
 			if err := s.write(st, part); err != nil {
 				return
@@ -148,13 +168,25 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		s.notify(ev)
 		return
 	}
+	// The paths are checked now, cheaply; the folders below them are
+	// walked when the get's turn comes, so that a get waiting in the
+	// queue holds no manifest, and sends the files as they are then.
+	for _, p := range g.Paths {
+		if err := source.CheckShared(s.Root, p); err != nil {
+			ev.Kind, ev.Err = ShareRefused, err
+			s.notify(ev)
+			s.fail(st, err)
+			return
+		}
+	}
 
 	// The getter's side of the stream ends when it gives up: that cancels
-	// its place, or its transfer.
+	// its place, or its transfer. One byte is all it may read.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
-		_, err := wire.NewReader(st).ReadMsg()
+		var b [1]byte
+		_, err := st.Read(b[:])
 		if err == nil {
 			err = fmt.Errorf("%w: a message after the get", wire.ErrProtocol)
 		}
@@ -172,11 +204,20 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 	if !s.wait(ctx, st, w, ev) {
 		return
 	}
+	// Start first: from now on the getter waits without a deadline, and
+	// walking a large folder may take a while.
 	if err := s.write(st, &wire.Start{ReqID: g.ReqID}); err != nil {
 		return
 	}
 	ev.Kind = ShareStarted
 	s.notify(ev)
+	man, err := source.BuildShared(s.Root, g.Paths)
+	if err != nil {
+		ev.Kind, ev.Err = ShareFailed, err
+		s.notify(ev)
+		s.fail(st, err)
+		return
+	}
 	opts := SendOptions{RetryFor: 15 * time.Second}
 	share := s.fair.join()
 	defer s.fair.leave(share)
@@ -387,9 +428,14 @@ func (s *Sharer) fail(st Stream, err error) {
 // sharer has sent it all to this side's receiver (nil), or says why not.
 // onSleep, if set, hears the getter's place in the sharer's queue;
 // onStart, once its turn has come.
-func Get(ctx context.Context, st Stream, g *wire.Get, onSleep func(pos int), onStart func()) error {
+func Get(ctx context.Context, st Stream, g *wire.Get, onSleep func(pos int), onStart func()) (err error) {
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset(wire.CodeCanceled) })
 	defer stop()
+	defer func() {
+		if err != nil {
+			_ = st.Reset(wire.CodeCanceled) // its resources go with it
+		}
+	}()
 	_ = st.SetWriteDeadline(time.Now().Add(getReadTimeout))
 	if err := wire.WriteMsg(st, g); err != nil {
 		return ctxErr(ctx, err)
@@ -434,9 +480,14 @@ func Get(ctx context.Context, st Stream, g *wire.Get, onSleep func(pos int), onS
 }
 
 // List asks a sharer, over st, for the entries below g's paths.
-func List(ctx context.Context, st Stream, g *wire.Get) ([]wire.Entry, error) {
+func List(ctx context.Context, st Stream, g *wire.Get) (_ []wire.Entry, err error) {
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset(wire.CodeCanceled) })
 	defer stop()
+	defer func() {
+		if err != nil {
+			_ = st.Reset(wire.CodeCanceled)
+		}
+	}()
 	g.List = true
 	_ = st.SetWriteDeadline(time.Now().Add(getReadTimeout))
 	if err := wire.WriteMsg(st, g); err != nil {
@@ -534,12 +585,18 @@ func (f *fairShare) over(g *fairGet) bool {
 	if len(f.gets) < 2 {
 		return false
 	}
+	// Only gets that sent something count: a stalled getter does not
+	// hold the others back.
 	var total int64
+	sending := 0
 	for o := range f.gets {
-		total += o.cur + o.prev
+		if n := o.cur + o.prev; n > 0 {
+			total += n
+			sending++
+		}
 	}
 	mine := g.cur + g.prev
-	return float64(mine) > fairSlack*float64(total)/float64(len(f.gets)) && mine > 1<<20
+	return sending >= 2 && float64(mine) > fairSlack*float64(total)/float64(sending) && mine > 1<<20
 }
 
 // wait holds g's next chunk of n bytes while g is ahead of its share.

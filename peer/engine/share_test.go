@@ -82,14 +82,29 @@ func (f *shareFixture) get(peer string, g *wire.Get, onSleep func(int)) error {
 
 func TestShareGetAndList(t *testing.T) {
 	f := newShareFixture(t, 2, 100_000, 3*testChunk+5, 0)
+	// Hidden files keep their dot, beside a namesake without one.
+	for _, name := range []string{".env", "env", ".config/x"} {
+		p := filepath.Join(f.src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := f.get("p1", &wire.Get{ReqID: 1, Secret: []byte("open sesame")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	r, ev := f.receiver("p1")
 	ev.waitKind(t, f.ctx, EventDone)
 	// The whole folder: its top-level entries, under their own names.
-	for _, d := range []string{"d0", "d1", "d2", "empty"} {
+	for _, d := range []string{"d0", "d1", "d2", "empty", ".config"} {
 		sameTree(t, filepath.Join(f.src, d), r.Dir)
+	}
+	for _, name := range []string{".env", "env"} {
+		if b, err := os.ReadFile(filepath.Join(r.Dir, name)); err != nil || string(b) != name {
+			t.Errorf("%s arrived as %q: %v", name, b, err)
+		}
 	}
 
 	a, b := memPipe(0)

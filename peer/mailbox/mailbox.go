@@ -5,6 +5,8 @@
 package mailbox
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -40,8 +42,9 @@ type Stamp struct {
 // Item is one thing to deliver to one peer.
 type Item struct {
 	ID       uint64    `json:"id"`
-	Peer     string    `json:"peer"`  // peer ID, or a full address
-	Paths    []string  `json:"paths"` // absolute sources: the originals, or the snapshot's copies
+	Peer     string    `json:"peer"`            // peer ID
+	Addrs    []string  `json:"addrs,omitempty"` // where it was last known to be, tried first
+	Paths    []string  `json:"paths"`           // absolute sources: the originals, or the snapshot's copies
 	Priority int       `json:"priority"`
 	Tags     []string  `json:"tags,omitempty"`
 	Note     string    `json:"note,omitempty"`
@@ -65,7 +68,10 @@ var (
 )
 
 // Outbox is the agent's queue. One process holds it open.
-type Outbox struct{ db *bolt.DB }
+type Outbox struct {
+	db       *bolt.DB
+	instance []byte // random, made with the database
+}
 
 // OpenOutbox opens (creating) the outbox at path.
 func OpenOutbox(path string) (*Outbox, error) {
@@ -79,15 +85,37 @@ func OpenOutbox(path string) (*Outbox, error) {
 		}
 		return nil, err
 	}
+	o := &Outbox{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(itemsBucket)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(itemsBucket); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucketIfNotExists([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		if v := meta.Get([]byte("instance")); v != nil {
+			o.instance = append([]byte(nil), v...)
+			return nil
+		}
+		o.instance = make([]byte, 16)
+		if _, err := rand.Read(o.instance); err != nil {
+			return err
+		}
+		return meta.Put([]byte("instance"), o.instance)
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Outbox{db: db}, nil
+	return o, nil
+}
+
+// WireID is the ID item id is known by at its receiver: unique to this
+// outbox, so that a new outbox's item 1 is not an old one's.
+func (o *Outbox) WireID(id uint64) uint64 {
+	h := sha256.Sum256(append(append([]byte(nil), o.instance...), key(id)...))
+	return binary.BigEndian.Uint64(h[:8]) | 1 // never 0, which means none
 }
 
 // Close closes the outbox.
@@ -135,6 +163,19 @@ func (o *Outbox) Update(id uint64, f func(*Item) error) (*Item, error) {
 			return err
 		}
 		return b.Put(key(id), v)
+	})
+	return &it, err
+}
+
+// Get returns item id.
+func (o *Outbox) Get(id uint64) (*Item, error) {
+	var it Item
+	err := o.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(itemsBucket).Get(key(id))
+		if v == nil {
+			return fmt.Errorf("%w: %d", ErrNoItem, id)
+		}
+		return json.Unmarshal(v, &it)
 	})
 	return &it, err
 }

@@ -36,7 +36,15 @@ func Open(path string, e wire.Entry) *File {
 func (f *File) ReadAt(p []byte, off uint64) error {
 	f.once.Do(func() {
 		if f.root != nil {
-			f.f, f.err = f.root.Open(f.path)
+			// A shared file is never a link, and a FIFO swapped in for
+			// it must not block the open.
+			f.f, f.err = f.root.OpenFile(f.path, os.O_RDONLY|noFollow, 0)
+			if f.err == nil {
+				if fi, err := f.f.Stat(); err != nil || !fi.Mode().IsRegular() {
+					f.f.Close()
+					f.f, f.err = nil, fmt.Errorf("%w: %s is no longer a regular file", wire.ErrSourceChanged, display(f.path))
+				}
+			}
 			return
 		}
 		f.f, f.err = os.Open(f.path)

@@ -12,3 +12,5 @@ func readable(p string) error {
 	}
 	return f.Close()
 }
+
+const noFollow = 0

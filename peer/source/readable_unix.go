@@ -9,3 +9,7 @@ import "golang.org/x/sys/unix"
 func readable(p string) error {
 	return unix.Access(p, unix.R_OK)
 }
+
+// noFollow opens a shared file without following a link or blocking on a
+// FIFO.
+const noFollow = unix.O_NOFOLLOW | unix.O_NONBLOCK

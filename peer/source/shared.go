@@ -25,7 +25,7 @@ func BuildShared(root *os.Root, paths []string) (*Manifest, error) {
 	seen := map[string]bool{}
 	add := func(name, src string, fi fs.FileInfo) error {
 		if seen[name] {
-			return fmt.Errorf("%s is asked for twice; name each file or folder once", display(name))
+			return fmt.Errorf("%w: %s is asked for twice; name each file or folder once", wire.ErrBadPath, display(name))
 		}
 		seen[name] = true
 		e := wire.Entry{Path: name, Mode: uint32(fi.Mode().Perm()), MTime: fi.ModTime().UnixNano()}
@@ -50,7 +50,18 @@ func BuildShared(root *os.Root, paths []string) (*Manifest, error) {
 			if err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrSource, display(src), err)
 			}
-			rel := strings.TrimPrefix(strings.TrimPrefix(src, p), "/")
+			if fi.Mode().IsRegular() {
+				// Found now, before the getter has waited its turn.
+				if f, err := root.Open(src); err != nil {
+					return fmt.Errorf("%w: the sharer cannot read %s", wire.ErrNotFound, display(src))
+				} else {
+					f.Close()
+				}
+			}
+			rel := src // below ".", names are the paths themselves
+			if p != "." {
+				rel = strings.TrimPrefix(strings.TrimPrefix(src, p), "/")
+			}
 			name := path.Join(base, rel)
 			if name == "." || name == "" {
 				return nil // the folder itself, when all of it is asked for
@@ -63,7 +74,7 @@ func BuildShared(root *os.Root, paths []string) (*Manifest, error) {
 	}
 	for _, p := range paths {
 		clean, ok := sharedPath(p)
-		if !ok {
+		if !ok || linked(root, clean) {
 			return nil, fmt.Errorf("%w: %s", ErrNotShared, display(p))
 		}
 		fi, err := root.Lstat(clean)
@@ -85,6 +96,32 @@ func BuildShared(root *os.Root, paths []string) (*Manifest, error) {
 		}
 	}
 	return m, nil
+}
+
+// linked reports whether a folder on the way to p is a symbolic link:
+// os.Root would follow it (inside the root), and links are not shared.
+func linked(root *os.Root, p string) bool {
+	for dir := path.Dir(p); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		fi, err := root.Lstat(dir)
+		if err != nil || fi.Mode()&fs.ModeSymlink != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckShared reports whether p names something BuildShared would serve,
+// cheaply: the path, its folders and itself, not what is below it.
+func CheckShared(root *os.Root, p string) error {
+	clean, ok := sharedPath(p)
+	if !ok || linked(root, clean) {
+		return fmt.Errorf("%w: %s", ErrNotShared, display(p))
+	}
+	fi, err := root.Lstat(clean)
+	if err != nil || !(fi.IsDir() || fi.Mode().IsRegular()) {
+		return fmt.Errorf("%w: %s", ErrNotShared, display(p))
+	}
+	return nil
 }
 
 // sharedPath cleans a getter's path, refusing what is not plainly inside
