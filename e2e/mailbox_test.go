@@ -287,16 +287,12 @@ func TestMailboxHookAndControl(t *testing.T) {
 	queue(t, hs, filepath.Join(src, "f.bin"), r.addr, "--note", note, "--tag", "; touch "+pwned, "--announce", "notify")
 	waitDelivered(t, s, 1, time.Minute)
 	r.next(t, "received", time.Minute)
+	if h := r.next(t, "hook", time.Minute); h.str("error") != "" {
+		t.Fatalf("the hook failed: %v", h)
+	}
 	var entry map[string]any
-	for start := time.Now(); ; {
-		b, err := os.ReadFile(hookOut)
-		if err == nil && json.Unmarshal(b, &entry) == nil {
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("the hook wrote no entry: %v %q", err, b)
-		}
-		time.Sleep(50 * time.Millisecond) // the hook is a process of its own; no event marks its end
+	if b, err := os.ReadFile(hookOut); err != nil || json.Unmarshal(b, &entry) != nil {
+		t.Fatalf("the hook wrote no entry: %v %q", err, b)
 	}
 	if entry["note"] != note || entry["peer"] != s.peer || len(entry["files"].([]any)) != 1 {
 		t.Fatalf("the hook's entry: %v", entry)

@@ -19,7 +19,6 @@ import (
 	lpeer "github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
 	"github.com/dshare/dshare/peer/mailbox"
 	"github.com/dshare/dshare/wire"
@@ -105,21 +104,7 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	if !e.json {
 		fmt.Fprintf(e.stderr, "dshare agent for %s: receiving into %s; queue with dshare send --queue PATH... PEER\n", h.ID(), peer.Escape(*dir))
 	}
-	if !e.offline {
-		if stop, err := discovery.Announce(h); err == nil {
-			defer stop()
-		}
-	}
-	if global(e, &nf) {
-		reportAddrs(ctx, e, h)
-		checkRelays(ctx, e, h, &nf)
-		go func() {
-			<-n.ready
-			if n.dht != nil {
-				n.dht.Advertise(ctx)
-			}
-		}()
-	}
+	defer beFindable(ctx, e, n, &nf, "this agent")()
 
 	ui := &recvUI{e: e, yes: true, cancel: func() {}, bars: map[uint64]*bars{}, trusted: trusted,
 		skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{},
@@ -514,9 +499,13 @@ func runHook(e *env, argv []string, en *mailbox.Entry) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(string(b) + "\n")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	ev := map[string]any{"entry": en.ID}
+	if err != nil {
+		ev["error"] = err.Error()
 		fmt.Fprintf(e.stderr, "dshare: --on-receive %s: %v\n", argv[0], err)
 	}
+	e.events.emit("hook", ev) // scripts (and tests) learn that it ran
 }
 
 // snapshot copies paths into a private folder of the home, so that the

@@ -211,3 +211,32 @@ func reportAddrs(ctx context.Context, e *env, h host.Host) {
 		}
 	}()
 }
+
+// beFindable makes a listening node findable: announced on the LAN, and,
+// beyond it, reachable through relays and advertised in the DHT under its
+// peer ID. what names it in messages ("this receiver"). The returned
+// function ends the LAN announcement.
+func beFindable(ctx context.Context, e *env, n *node, nf *netFlags, what string) (stop func()) {
+	stop = func() {}
+	if !e.offline {
+		if s, err := discovery.Announce(n.h); err != nil {
+			fmt.Fprintf(e.stderr, "dshare: LAN announcement off: %v\n", err)
+		} else {
+			stop = s
+		}
+	}
+	if global(e, nf) {
+		reportAddrs(ctx, e, n.h)
+		checkRelays(ctx, e, n.h, nf)
+		go func() {
+			<-n.ready
+			if n.dht != nil {
+				n.dht.Advertise(ctx) // peers find us by peer ID
+			} else if n.err != nil {
+				e.events.emit("dht", map[string]any{"error": n.err.Error()})
+				fmt.Fprintf(e.stderr, "dshare: %v; peers on other networks cannot look %s up, those on this network still can\n", n.err, what)
+			}
+		}()
+	}
+	return stop
+}

@@ -16,7 +16,6 @@ import (
 
 	libp2ppeer "github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
 	"github.com/dshare/dshare/peer/mailbox"
 	"github.com/dshare/dshare/wire"
@@ -110,28 +109,7 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	}
 	e.events.emit("listening", listening)
 	pairs.announce(*dir)
-	if !e.offline {
-		stop, err := discovery.Announce(h)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "dshare: LAN announcement off: %v\n", err)
-		} else {
-			defer stop()
-		}
-	}
-
-	if global(e, &nf) {
-		reportAddrs(ctx, e, h)
-		checkRelays(ctx, e, h, &nf)
-		go func() {
-			<-n.ready
-			if n.dht != nil {
-				n.dht.Advertise(ctx) // senders find us by peer ID
-			} else if n.err != nil {
-				e.events.emit("dht", map[string]any{"error": n.err.Error()})
-				fmt.Fprintf(e.stderr, "dshare: %v; senders on other networks cannot look this receiver up, those on this network still can\n", n.err)
-			}
-		}()
-	}
+	defer beFindable(ctx, e, n, &nf, "this receiver")()
 	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted, pairs: pairs,
 		skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{}}
 	if e.interactive() && !*yes {

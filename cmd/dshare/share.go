@@ -17,7 +17,6 @@ import (
 	lpeer "github.com/libp2p/go-libp2p/core/peer"
 	"github.com/skip2/go-qrcode"
 
-	"github.com/dshare/dshare/discovery"
 	"github.com/dshare/dshare/peer"
 	"github.com/dshare/dshare/peer/pair"
 	"github.com/dshare/dshare/wire"
@@ -132,21 +131,7 @@ func runShare(ctx context.Context, e *env, args []string) error {
 			}
 		}
 	}
-	if !e.offline {
-		stop, err := discovery.Announce(h)
-		if err == nil {
-			defer stop()
-		}
-	}
-	if global(e, &nf) {
-		reportAddrs(ctx, e, h)
-		go func() {
-			<-n.ready
-			if n.dht != nil {
-				n.dht.Advertise(ctx)
-			}
-		}()
-	}
+	defer beFindable(ctx, e, n, &nf, "this sharer")()
 	s := &peer.Sharer{Host: h, Dir: dir, Secret: secret, MaxActive: *maxActive,
 		Rate: float64(rateAll), PerPeerRate: float64(ratePeer), Notify: shareNotifier(e)}
 	if allow != nil {
