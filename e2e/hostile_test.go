@@ -500,15 +500,21 @@ func TestFlood(t *testing.T) {
 
 	const peers, streamsEach, conns = 20, 300, 200
 	var refused, opened atomic.Int64
+	// The stream flooders connect first: the connection flood below may
+	// fill the receiver's limit on new connections, and a flooder
+	// refused at the door would flood nothing.
+	flooders := make([]*hostile, peers)
+	for i := range flooders {
+		flooders[i] = newHostile(t, addr)
+	}
 	flooded := make(chan struct{})
 	go func() {
 		defer close(flooded)
 		var wg sync.WaitGroup
-		for range peers {
+		for _, c := range flooders {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c := newHostile(t, addr)
 				refused.Add(int64(floodStreams(t, c, streamsEach)))
 			}()
 		}
@@ -535,7 +541,7 @@ func TestFlood(t *testing.T) {
 	// excess after the handshake. Each client holds its connection until
 	// the count is read; the count must come down to that within a
 	// deadline (a loaded receiver takes a moment to close them).
-	const sameID = 40
+	const sameID = dpeer.MaxLanes + 4 + 24 // more than a peer may hold
 	const perPeerConns = dpeer.MaxLanes + 4
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
