@@ -72,6 +72,9 @@ func TestFromAndTrusted(t *testing.T) {
 		if ev := recv.next(t, "offer", 10*time.Second); ev["trusted"] != true {
 			t.Fatalf("friend's offer event %v", ev)
 		}
+		// The receiver tidies its staging folder after telling the
+		// sender; its own done event comes after that.
+		recv.next(t, "done", 10*time.Second)
 		sameTree(t, filepath.Dir(src), out)
 	})
 }
