@@ -44,15 +44,16 @@ type lanes struct {
 	auto   bool // a controller sets active; otherwise active is max
 
 	mu       sync.Mutex
-	conns    []*lane    // dialed, in order; the first active-1 are in use
-	used     []*lane    // every lane that carried a stream, for the diagnostics
-	active   int        // lanes in use, the host's connection included
-	hostOpen int        // data streams open on the host's own connection
-	failed   bool       // dialing a lane failed: no more are tried
-	dialing  bool       // lanes are being dialed, without mu held
-	dialed   *sync.Cond // signalled, with mu, when a dial ends
-	closed   bool       // close ran: lanes dialed meanwhile are closed at once
-	started  bool       // the controller runs
+	conns    []*lane       // dialed, in order; the first active-1 are in use
+	used     []*lane       // every lane that carried a stream, for the diagnostics
+	active   int           // lanes in use, the host's connection included
+	hostOpen int           // data streams open on the host's own connection
+	failed   bool          // dialing a lane failed: no more are tried
+	dialing  bool          // lanes are being dialed, without mu held
+	dialDone chan struct{} // closed when that dial ends
+	dialWait time.Duration // how long a stream waits for it
+	closed   bool          // close ran: lanes dialed meanwhile are closed at once
+	started  bool          // the controller runs
 	done     chan struct{}
 	lost     uint64 // packets lost, at the controller's last look
 	queued   int    // the controller's looks in a row that saw a queue
@@ -66,8 +67,7 @@ type lane struct {
 }
 
 func newLanes(h host.Host, target peer.ID, n int) *lanes {
-	l := &lanes{h: h, target: target, max: MaxLanes, auto: true, active: 1, done: make(chan struct{})}
-	l.dialed = sync.NewCond(&l.mu)
+	l := &lanes{h: h, target: target, max: MaxLanes, auto: true, active: 1, done: make(chan struct{}), dialWait: 250 * time.Millisecond}
 	if n > 1 {
 		l.max, l.auto, l.active = min(n, MaxLanes), false, min(n, MaxLanes)
 	}
@@ -132,6 +132,28 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr, n int) (conns []tra
 	return conns, failed
 }
 
+// dialLanes dials n lanes, in the background of the streams that open
+// meanwhile, and adds them; what a dial gets after close is closed.
+func (l *lanes) dialLanes(ctx context.Context, addr ma.Multiaddr, n int) {
+	conns, failed := l.dial(ctx, addr, n)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dialing = false
+	close(l.dialDone)
+	if l.closed {
+		// The send ended while this dial ran.
+		l.closed = false
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		return
+	}
+	l.failed = l.failed || failed
+	for _, c := range conns {
+		l.conns = append(l.conns, &lane{c: c, idx: len(l.conns)})
+	}
+}
+
 // open opens a data stream on the least-loaded lane in use, or reports
 // false if the host's own connection should carry it.
 func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, error) {
@@ -150,15 +172,10 @@ func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, err
 		if hc.As(&qc) {
 			if rtt := qc.ConnectionStats().MinRTT; rtt >= longPath {
 				l.active = min(l.max, firstLanes)
+				l.dialWait = min(3*rtt+50*time.Millisecond, 2*time.Second)
 			}
 		}
 		go l.control(l.done)
-	}
-	// A dial under way is waited for: streams opened meanwhile would all
-	// go to the host's connection and leave the new lanes idle. The wait
-	// releases mu, so that streams can close and the controller look.
-	for l.dialing {
-		l.dialed.Wait()
 	}
 	// Lanes that died are dropped, so that others can take their place.
 	live := l.conns[:0]
@@ -172,22 +189,25 @@ func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, err
 	l.conns = live
 	if n := l.active - 1 - len(l.conns); n > 0 && !l.failed && !l.dialing {
 		l.dialing = true
+		l.dialDone = make(chan struct{})
+		go l.dialLanes(ctx, hc.RemoteMultiaddr(), n)
+	}
+	// A dial under way is waited for, briefly: streams opened meanwhile
+	// go to the host's connection, and move (crowded) once the lanes are
+	// up. A dial that is slow (a busy receiver) does not hold the data.
+	if l.dialing {
+		ch, wait := l.dialDone, l.dialWait
 		l.mu.Unlock()
-		conns, failed := l.dial(ctx, hc.RemoteMultiaddr(), n)
-		l.mu.Lock()
-		l.dialing = false
-		l.dialed.Broadcast()
-		if l.closed {
-			// The send ended while this dial ran.
-			l.closed = false
-			for _, c := range conns {
-				_ = c.Close()
-			}
-			return nil, nil, false, nil
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
 		}
-		l.failed = l.failed || failed
-		for _, c := range conns {
-			l.conns = append(l.conns, &lane{c: c, idx: len(l.conns)})
+		t.Stop()
+		l.mu.Lock()
+		if ctx.Err() != nil {
+			return nil, nil, false, context.Cause(ctx)
 		}
 	}
 	var best *lane
