@@ -34,10 +34,17 @@ type Receiver struct {
 	Journal string
 	// BeforeDone: see engine.Receiver.
 	BeforeDone func(Event) error
+
+	engine *engine.Receiver // set by Start
 }
 
-// Serve handles dshare streams until ctx is canceled.
-func (r *Receiver) Serve(ctx context.Context) error {
+// Start registers the receiver on its host: once it returns, peers'
+// streams are handled, until ctx ends. Serve calls it if it was not
+// called, so that whoever announces the receiver can first call Start.
+func (r *Receiver) Start(ctx context.Context) error {
+	if r.engine != nil {
+		return nil
+	}
 	e := &engine.Receiver{Dir: r.Dir, Decide: r.Decide, Notify: r.Notify, Overwrite: r.Overwrite,
 		Limits: r.Limits, Journal: r.Journal, BeforeDone: r.BeforeDone}
 	if r.Allow != nil {
@@ -46,6 +53,7 @@ func (r *Receiver) Serve(ctx context.Context) error {
 	if err := e.Start(); err != nil {
 		return err
 	}
+	r.engine = e
 	r.Host.SetStreamHandler(ProtocolID, func(s network.Stream) {
 		if err := s.Scope().SetService(ServiceName); err != nil {
 			_ = s.ResetWithError(network.StreamErrorCode(wire.CodeLimit))
@@ -54,6 +62,15 @@ func (r *Receiver) Serve(ctx context.Context) error {
 		c := s.Conn()
 		e.Handle(ctx, stream{s}, c.RemotePeer().String(), c)
 	})
+	return nil
+}
+
+// Serve handles dshare streams until ctx is canceled.
+func (r *Receiver) Serve(ctx context.Context) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	e := r.engine
 	<-ctx.Done()
 	r.Host.RemoveStreamHandler(ProtocolID)
 	e.Stop()

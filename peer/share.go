@@ -49,15 +49,43 @@ type Sharer struct {
 	// together and to each one; 0 is no bound.
 	Rate, PerPeerRate float64
 	Notify            func(ShareEvent)
+
+	mu     sync.Mutex
+	engine *engine.Sharer
 }
 
-// Serve answers gets until ctx ends.
-func (s *Sharer) Serve(ctx context.Context) error {
+// ShareStatus is what a sharer is doing now; see Sharer.Status.
+type (
+	ShareStatus = engine.ShareStatus
+	ActiveGet   = engine.ActiveGet
+)
+
+// Status reports the gets being served and how many wait; nothing before
+// Start.
+func (s *Sharer) Status() ShareStatus {
+	s.mu.Lock()
+	e := s.engine
+	s.mu.Unlock()
+	if e == nil {
+		return ShareStatus{}
+	}
+	return e.Status()
+}
+
+// Start registers the sharer on its host: once it returns, gets are
+// answered, until ctx ends. Serve calls it if it was not called.
+func (s *Sharer) Start(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.engine != nil
+	s.mu.Unlock()
+	if started {
+		return nil
+	}
 	root, err := os.OpenRoot(s.Dir)
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	context.AfterFunc(ctx, func() { root.Close() })
 	e := &engine.Sharer{Root: root, Secret: s.Secret, MaxActive: s.MaxActive, Notify: s.Notify,
 		Send: func(ctx context.Context, p string, m *source.Manifest, opts engine.SendOptions) (*engine.Result, error) {
 			id, err := peer.Decode(p)
@@ -72,6 +100,9 @@ func (s *Sharer) Serve(ctx context.Context) error {
 	if s.Rate > 0 || s.PerPeerRate > 0 {
 		e.Pace = newPacer(s.Rate, s.PerPeerRate).wait
 	}
+	s.mu.Lock()
+	s.engine = e
+	s.mu.Unlock()
 	// Get streams stay out of the dshare service's limits: they are
 	// bounded by the protocol's own (rcmgr.go) and the sharer's queue.
 	s.Host.SetStreamHandler(GetProtocolID, func(st network.Stream) {
@@ -83,6 +114,14 @@ func (s *Sharer) Serve(ctx context.Context) error {
 		defer s.Host.ConnManager().Unprotect(p, tag)
 		e.Handle(ctx, stream{st}, p.String())
 	})
+	return nil
+}
+
+// Serve answers gets until ctx ends.
+func (s *Sharer) Serve(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
 	<-ctx.Done()
 	s.Host.RemoveStreamHandler(GetProtocolID)
 	return nil

@@ -100,12 +100,6 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	defer ctl.Close()
 
 	a := &agent{e: e, n: n, nf: &nf, out: out, wake: make(chan struct{}, 1), running: map[uint64]context.CancelFunc{}}
-	e.events.emit("agent", map[string]any{"peer": h.ID().String(), "addrs": fullAddrs(h), "dir": absDir(*dir)})
-	if !e.json {
-		fmt.Fprintf(e.stderr, "dshare agent for %s: receiving into %s; queue with dshare send --queue PATH... PEER\n", h.ID(), peer.Escape(*dir))
-	}
-	defer beFindable(ctx, e, n, &nf, "this agent")()
-
 	ui := &recvUI{e: e, yes: true, cancel: func() {}, bars: map[uint64]*bars{}, trusted: trusted,
 		skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{},
 		inbox: inboxOf(e.home), via: "agent", dir: absDir(*dir)}
@@ -146,6 +140,16 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	if allow != nil && !*yes {
 		r.Allow = func(id lpeer.ID) bool { return allow[id] || trusted[id] }
 	}
+	// Announced only once it handles streams.
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	e.events.emit("agent", map[string]any{"peer": h.ID().String(), "addrs": fullAddrs(h), "dir": absDir(*dir)})
+	if !e.json {
+		fmt.Fprintf(e.stderr, "dshare agent for %s: receiving into %s; queue with dshare send --queue PATH... PEER\n", h.ID(), peer.Escape(*dir))
+	}
+	defer beFindable(ctx, e, n, &nf, "this agent")()
+
 	go serveControl(ctl, a.control)
 	go a.deliverLoop(ctx)
 	err = r.Serve(ctx)

@@ -107,9 +107,6 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 		listening["code"] = code
 		listening["code_expires"] = codeTTL.Seconds()
 	}
-	e.events.emit("listening", listening)
-	pairs.announce(*dir)
-	defer beFindable(ctx, e, n, &nf, "this receiver")()
 	ui := &recvUI{e: e, yes: *yes, once: *once, cancel: cancel, bars: map[uint64]*bars{}, trusted: trusted, pairs: pairs,
 		skipped: map[uint64]int{}, renamed: map[uint64][]string{}, saved: map[uint64][]string{}}
 	if e.interactive() && !*yes {
@@ -127,6 +124,14 @@ func runRecv(ctx context.Context, e *env, args []string) error {
 	if allow != nil {
 		r.Allow = func(id libp2ppeer.ID) bool { return allow[id] }
 	}
+	// Announced only once it handles streams: a sender that hears of it
+	// at once must not be turned away.
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	e.events.emit("listening", listening)
+	pairs.announce(*dir)
+	defer beFindable(ctx, e, n, &nf, "this receiver")()
 	err = r.Serve(ctx)
 	ui.mu.Lock()
 	active, completed := ui.active, ui.completed
