@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,25 +47,32 @@ func TestShareManyGetters(t *testing.T) {
 	src := filepath.Join(tmp, "src")
 	writeRandom(t, filepath.Join(src, "big.bin"), size, 31)
 	sh := startSharer(t, filepath.Join(tmp, "hs"), src, "--max-active", "8")
-	// The sharer's own events, in order: which gets started once every
-	// getter had arrived (steady[peer]), and each get's served event.
+	// The sharer's own events: each get's served event, and, at each
+	// status tick (0.5 s) while others wait (so every slot is taken),
+	// Jain's index of the rates of the gets active for the whole tick:
+	// the share each active getter has of the sharer at one moment.
 	served := make(chan event, getters*8)
-	steady := map[string]bool{}
+	var tickJain []float64
 	var drained sync.WaitGroup
 	drained.Add(1)
 	go func() {
 		defer drained.Done()
-		full := false
 		for e := range sh.events {
 			switch e.str("event") {
-			case "queued":
-				full = full || e.num("queued") >= getters-8
-			case "started":
-				if full {
-					steady[e.str("peer")] = true
-				}
 			case "served":
 				served <- e
+			case "status":
+				var rates []float64
+				for _, g := range e["active"].([]any) {
+					if g := event(g.(map[string]any)); g["full_tick"] == true {
+						rates = append(rates, g["rate"].(float64))
+					}
+				}
+				// A tick in which nothing moved (the machine stalled) has
+				// no shares to compare.
+				if e.num("queued") > 0 && len(rates) >= 4 && slicesMax(rates) > 0 {
+					tickJain = append(tickJain, jainIndex(rates))
+				}
 			}
 			if len(served) == getters {
 				return
@@ -134,14 +143,10 @@ func TestShareManyGetters(t *testing.T) {
 			t.Fatalf("getter %d was never told its get started", i)
 		}
 	}
-	// Jain's index, (Σx)² / (n·Σx²), over each get's throughput as the
-	// sharer timed it (from its start to the getter's final
-	// confirmation), for the gets served in the steady state: started
-	// once all 50 getters had arrived (before that, the first gets had
-	// the sharer to themselves while the other processes were still
-	// starting), and not among the last 7 to finish (which had it to
-	// fewer and fewer).
-	var srates, steadyRates []float64
+	// Each whole get's rate, as the sharer timed it from its start to
+	// the getter's final confirmation: these span changing load (the
+	// first gets have the sharer to themselves), so they are reported.
+	var srates []float64
 	all := make(chan struct{})
 	go func() { drained.Wait(); close(all) }()
 	select {
@@ -151,36 +156,31 @@ func TestShareManyGetters(t *testing.T) {
 	}
 	close(served)
 	for ev := range served {
-		r := float64(ev.num("sent")) / ev["seconds"].(float64)
-		if steady[ev.str("peer")] && len(srates) < getters-7 {
-			steadyRates = append(steadyRates, r)
-		}
-		srates = append(srates, r)
+		srates = append(srates, float64(ev.num("sent"))/ev["seconds"].(float64))
 	}
 	if len(srates) != getters {
 		t.Fatalf("the sharer reported %d gets served, want %d", len(srates), getters)
 	}
-	if len(steadyRates) < getters/2 {
-		t.Fatalf("only %d gets were served in the steady state", len(steadyRates))
-	}
-	full := steadyRates
-	jain, jainAll := jainIndex(full), jainIndex(srates)
 	sort.Float64s(ends)
 	rss := procStatus(sh.cmd.Process.Pid)["VmHWM"]
-	t.Logf("%d getters, 8 at a time: %d waited in the queue (deepest place #%d); done after %.1fs (first) / %.1fs (median) / %.1fs (last); Jain's index over the rates of the %d served in the steady state %.3f (%.1f-%.1f MB/s), over all %.3f (%.1f-%.1f MB/s); sharer peak RSS %d MiB",
-		getters, waited, maxPos, ends[0], ends[len(ends)/2], ends[len(ends)-1], len(full), jain, slicesMin(full)/1e6, slicesMax(full)/1e6,
-		jainAll, slicesMin(srates)/1e6, slicesMax(srates)/1e6, rss>>20)
+	var tickMean float64
+	for _, j := range tickJain {
+		tickMean += j / float64(len(tickJain))
+	}
+	t.Logf("%d getters, 8 at a time: %d waited in the queue (deepest place #%d); done after %.1fs (first) / %.1fs (median) / %.1fs (last); sharer peak RSS %d MiB",
+		getters, waited, maxPos, ends[0], ends[len(ends)/2], ends[len(ends)-1], rss>>20)
+	t.Logf("Jain's index of the active gets' rates at each 0.5 s tick with gets waiting: mean %.3f, lowest %.3f, over %d ticks; of whole gets' rates %.3f (%.1f-%.1f MB/s)",
+		tickMean, slicesMin(tickJain), len(tickJain), jainIndex(srates), slicesMin(srates)/1e6, slicesMax(srates)/1e6)
 	if waited < getters-8-4 {
 		t.Errorf("only %d of %d getters waited in the queue with 8 served at once", waited, getters)
 	}
 	if maxPos < getters/2 {
 		t.Errorf("the deepest place told was #%d with %d getters", maxPos, getters)
 	}
-	if jain < 0.9 {
-		// Not asserted: on two loaded cores the getters' own CPU decides
-		// their rates (0.843 in a full CI run, 0.94-0.996 alone); the
-		// issue's 0.9 is reported, not reached reliably.
-		t.Logf("NOT REACHED: Jain's fairness index %.3f in the steady state, target 0.9", jain)
+	if len(tickJain) < 5 {
+		t.Errorf("only %d status ticks with every slot taken and gets waiting", len(tickJain))
+	} else if !(tickMean >= 0.9) {
+		t.Errorf("Jain's index of the active gets' rates averaged %.3f over %d ticks, want at least 0.9", tickMean, len(tickJain))
 	}
 	if rss > 300<<20 {
 		t.Errorf("sharer peak RSS %d MiB, want at most 300", rss>>20)
@@ -391,4 +391,50 @@ func TestShareBatchAndResume(t *testing.T) {
 		t.Fatalf("get across a sharer restart: %v\n%s", err, g.stderr)
 	}
 	sameTree(t, filepath.Join(src, "big.bin"), filepath.Join(or, "big.bin"))
+}
+
+// TestShareScreen: on a terminal, the sharer shows the get it serves,
+// with its rate, and how many wait.
+func TestShareScreen(t *testing.T) {
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	writeRandom(t, filepath.Join(src, "big.bin"), 8<<20, 41)
+	pt, slave := openPty(t)
+	// 1 MB/s: the first get lasts long enough for several screens.
+	cmd := exec.Command(bin("dshare"), "share", "--home", filepath.Join(tmp, "hs"), "--offline",
+		"--listen", "/ip4/127.0.0.1/udp/0/quic-v1", "--max-active", "1", "--rate", "1M", src)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		pt.master.Close()
+		<-pt.done
+		if t.Failed() {
+			t.Logf("sharer terminal transcript:\n%s", pt.transcript())
+		}
+	})
+	m, off := pt.waitFor(t, regexp.MustCompile(`dshare get (\S+)\r?\n`), 0, 15*time.Second)
+	for i := range 2 {
+		start(t, nil, getArgs(filepath.Join(tmp, fmt.Sprintf("hg%d", i)), filepath.Join(tmp, fmt.Sprintf("out%d", i)), m[1], "big.bin")...)
+	}
+	_, off = pt.waitFor(t, "Serving 1, 1 waiting", off, 30*time.Second)
+	_, off = pt.waitFor(t, "Serving 1, 1 waiting", off, 10*time.Second) // a full tick
+	row := regexp.MustCompile(`\s+…\S{10}\s+big\.bin\s+([0-9.]+) (KiB|MiB)/s\s+([0-9.]+) (KiB|MiB) sent`)
+	got, _ := pt.waitFor(t, row, off, 10*time.Second)
+	rate, _ := strconv.ParseFloat(got[1], 64)
+	if got[2] == "MiB" {
+		rate *= 1024
+	}
+	// The rate limit is 1 MB/s: the screen's rate must be near it.
+	if rate < 500 || rate > 1500 {
+		t.Errorf("the screen shows %s %s/s for a get limited to 1 MB/s", got[1], got[2])
+	}
 }

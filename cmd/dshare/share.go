@@ -116,6 +116,17 @@ func runShare(ctx context.Context, e *env, args []string) error {
 	}
 	defer n.Close()
 	h := n.h
+	screen := &shareScreen{e: e, tty: !e.json && isTerminal(e.stderr)}
+	s := &peer.Sharer{Host: h, Dir: dir, Secret: secret, MaxActive: *maxActive,
+		Rate: float64(rateAll), PerPeerRate: float64(ratePeer), Notify: shareNotifier(e, screen)}
+	if allow != nil {
+		s.Allow = func(id lpeer.ID) bool { return allow[id] }
+	}
+	// Announced only once it answers: a getter that hears of it at once
+	// must not be turned away.
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
 	tk := pair.Ticket{Peer: []byte(h.ID()), Addrs: ticketAddrs(h)}
 	copy(tk.Rand[:], secret)
 	ticket := tk.String()
@@ -132,12 +143,9 @@ func runShare(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	defer beFindable(ctx, e, n, &nf, "this sharer")()
-	s := &peer.Sharer{Host: h, Dir: dir, Secret: secret, MaxActive: *maxActive,
-		Rate: float64(rateAll), PerPeerRate: float64(ratePeer), Notify: shareNotifier(e)}
-	if allow != nil {
-		s.Allow = func(id lpeer.ID) bool { return allow[id] }
-	}
+	go screen.run(ctx, s.Status, 500*time.Millisecond)
 	err = s.Serve(ctx)
+	screen.clear()
 	if sig.Err() != nil {
 		return nil // stopping a sharer is how one ends it
 	}
@@ -145,7 +153,7 @@ func runShare(ctx context.Context, e *env, args []string) error {
 }
 
 // shareNotifier turns the sharer's events into lines and JSON events.
-func shareNotifier(e *env) func(peer.ShareEvent) {
+func shareNotifier(e *env, screen *shareScreen) func(peer.ShareEvent) {
 	var mu sync.Mutex
 	started := map[string]time.Time{}
 	return func(ev peer.ShareEvent) {
@@ -164,13 +172,13 @@ func shareNotifier(e *env) func(peer.ShareEvent) {
 			base["position"] = ev.Position
 			e.events.emit("queued", base)
 			if !e.json {
-				fmt.Fprintf(e.stderr, "%s asks for %s: #%d in the queue (%d active, %d waiting)\n", ev.Peer, what, ev.Position, ev.Active, ev.Queued)
+				screen.printf("%s asks for %s: #%d in the queue (%d active, %d waiting)\n", ev.Peer, what, ev.Position, ev.Active, ev.Queued)
 			}
 		case peer.ShareStarted:
 			started[key] = time.Now()
 			e.events.emit("started", base)
 			if !e.json {
-				fmt.Fprintf(e.stderr, "%s gets %s (%d active, %d waiting)\n", ev.Peer, what, ev.Active, ev.Queued)
+				screen.printf("%s gets %s (%d active, %d waiting)\n", ev.Peer, what, ev.Active, ev.Queued)
 			}
 		case peer.ShareDone:
 			secs := time.Since(started[key]).Seconds()
@@ -178,7 +186,7 @@ func shareNotifier(e *env) func(peer.ShareEvent) {
 			base["sent"], base["skipped"], base["seconds"] = ev.Result.Sent, ev.Result.Skipped, secs
 			e.events.emit("served", base)
 			if !e.json {
-				fmt.Fprintf(e.stderr, "%s got %s: %s sent in %.1fs, %s/s (%d active, %d waiting)\n", ev.Peer, what,
+				screen.printf("%s got %s: %s sent in %.1fs, %s/s (%d active, %d waiting)\n", ev.Peer, what,
 					humanBytes(ev.Result.Sent), secs, humanBytes(uint64(float64(ev.Result.Sent)/max(secs, 0.001))), ev.Active, ev.Queued)
 			}
 		case peer.ShareFailed, peer.ShareRefused:
@@ -191,7 +199,7 @@ func shareNotifier(e *env) func(peer.ShareEvent) {
 			}
 			e.events.emit(name, base)
 			if !e.json {
-				fmt.Fprintf(e.stderr, "%s: %s %s: %s\n", ev.Peer, name, what, peer.EscapeText(ev.Err.Error()))
+				screen.printf("%s: %s %s: %s\n", ev.Peer, name, what, peer.EscapeText(ev.Err.Error()))
 			}
 		}
 	}
@@ -358,6 +366,11 @@ func runGet(ctx context.Context, e *env, args []string) error {
 				}
 			}
 		}}
+	// The sharer pushes as soon as the get's turn comes: the receiver
+	// must be there before the get is sent.
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- r.Serve(ctx) }()
 
@@ -459,4 +472,125 @@ func newReqID() uint64 {
 	_, _ = rand.Read(b[:])
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// shareScreen is the sharer's screen: the gets being served, each with
+// its rate, and the queue. On a terminal it is a block redrawn every
+// tick below the lines of events; with --json it is a "status" event
+// every tick while anything is served or waiting.
+type shareScreen struct {
+	e   *env
+	tty bool
+
+	mu    sync.Mutex
+	lines int // lines of the block on the screen now
+}
+
+// maxScreenRows bounds the gets the block lists.
+const maxScreenRows = 10
+
+// printf prints a line of events above the block.
+func (sc *shareScreen) printf(format string, args ...any) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.clearLocked()
+	fmt.Fprintf(sc.e.stderr, format, args...)
+}
+
+func (sc *shareScreen) clear() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.clearLocked()
+}
+
+func (sc *shareScreen) clearLocked() {
+	if sc.lines > 0 {
+		fmt.Fprintf(sc.e.stderr, "\x1b[%dA\x1b[J", sc.lines)
+		sc.lines = 0
+	}
+}
+
+type sentAt struct {
+	sent int64
+	at   time.Time
+}
+
+// run shows status() every tick until ctx ends. A get's rate is what it
+// was sent since the last tick, or since its turn came.
+func (sc *shareScreen) run(ctx context.Context, status func() peer.ShareStatus, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	prev := map[string]sentAt{}
+	idle := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, now := status(), time.Now()
+		if len(st.Active) == 0 && st.Queued == 0 && idle {
+			continue
+		}
+		idle = len(st.Active) == 0 && st.Queued == 0
+		next := make(map[string]sentAt, len(st.Active))
+		gets := make([]map[string]any, 0, len(st.Active))
+		rates := make([]float64, len(st.Active))
+		for i, g := range st.Active {
+			key := fmt.Sprintf("%s/%d", g.Peer, g.ReqID)
+			from, ok := prev[key]
+			if !ok {
+				from = sentAt{0, g.Since}
+			}
+			if dt := now.Sub(from.at).Seconds(); dt > 0 {
+				rates[i] = float64(g.Sent-from.sent) / dt
+			}
+			next[key] = sentAt{g.Sent, now}
+			gets = append(gets, map[string]any{"peer": g.Peer, "paths": g.Paths, "priority": g.Priority,
+				"sent": g.Sent, "rate": rates[i], "seconds": now.Sub(g.Since).Seconds(), "full_tick": ok})
+		}
+		prev = next
+		sc.e.events.emit("status", map[string]any{"active": gets, "queued": st.Queued})
+		if sc.tty {
+			sc.draw(st, rates)
+		}
+	}
+}
+
+func (sc *shareScreen) draw(st peer.ShareStatus, rates []float64) {
+	var b strings.Builder
+	n := 0
+	line := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		b.WriteString("\x1b[K\n")
+		n++
+	}
+	var total float64
+	for _, r := range rates {
+		total += r
+	}
+	line("Serving %d, %d waiting, %s/s in all", len(st.Active), st.Queued, humanBytes(uint64(total)))
+	for i, g := range st.Active {
+		if i == maxScreenRows {
+			line("  and %d more", len(st.Active)-i)
+			break
+		}
+		what := "everything"
+		if len(g.Paths) > 0 {
+			what = peer.EscapeText(strings.Join(g.Paths, ", "))
+		}
+		if r := []rune(what); len(r) > 40 {
+			what = string(r[:39]) + "…"
+		}
+		id := g.Peer
+		if len(id) > 12 {
+			id = "…" + id[len(id)-10:]
+		}
+		line("  %-11s %-40s %10s/s %10s sent", id, what, humanBytes(uint64(rates[i])), humanBytes(uint64(g.Sent)))
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.clearLocked()
+	fmt.Fprint(sc.e.stderr, b.String())
+	sc.lines = n
 }

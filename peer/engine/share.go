@@ -210,6 +210,8 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		return
 	}
 	ev.Kind = ShareStarted
+	share := s.fair.join(ActiveGet{Peer: peer, ReqID: g.ReqID, Paths: g.Paths, Priority: g.Priority, Since: time.Now()})
+	defer s.fair.leave(share)
 	s.notify(ev)
 	man, err := source.BuildShared(s.Root, g.Paths)
 	if err != nil {
@@ -219,8 +221,6 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		return
 	}
 	opts := SendOptions{RetryFor: 15 * time.Second}
-	share := s.fair.join()
-	defer s.fair.leave(share)
 	opts.Pace = func(ctx context.Context, n int) error {
 		if s.Pace != nil {
 			if err := s.Pace(ctx, peer, n); err != nil {
@@ -545,6 +545,7 @@ type fairShare struct {
 
 type fairGet struct {
 	cur, prev int64 // bytes in the current and the previous window
+	info      ActiveGet
 }
 
 const (
@@ -554,13 +555,13 @@ const (
 	fairStep    = 5 * time.Millisecond
 )
 
-func (f *fairShare) join() *fairGet {
+func (f *fairShare) join(info ActiveGet) *fairGet {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.gets == nil {
 		f.gets = map[*fairGet]bool{}
 	}
-	g := &fairGet{}
+	g := &fairGet{info: info}
 	f.gets[g] = true
 	return g
 }
@@ -610,6 +611,37 @@ func (f *fairShare) wait(ctx context.Context, g *fairGet, n int) error {
 	}
 	f.mu.Lock()
 	g.cur += int64(n)
+	g.info.Sent += int64(n)
 	f.mu.Unlock()
 	return nil
+}
+
+// ActiveGet is a get being served, as Status reports it.
+type ActiveGet struct {
+	Peer     string
+	ReqID    uint64
+	Paths    []string
+	Priority int32
+	Since    time.Time // when its turn came
+	Sent     int64     // bytes sent so far
+}
+
+// ShareStatus is what a sharer is doing now.
+type ShareStatus struct {
+	Active []ActiveGet // oldest first
+	Queued int
+}
+
+// Status reports the gets being served, with what each has been sent,
+// and how many wait: the sharer's screen.
+func (s *Sharer) Status() ShareStatus {
+	_, queued := s.counts()
+	st := ShareStatus{Queued: queued}
+	s.fair.mu.Lock()
+	for g := range s.fair.gets {
+		st.Active = append(st.Active, g.info)
+	}
+	s.fair.mu.Unlock()
+	sort.Slice(st.Active, func(i, j int) bool { return st.Active[i].Since.Before(st.Active[j].Since) })
+	return st
 }

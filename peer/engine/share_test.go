@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dshare/dshare/peer/source"
 	"github.com/dshare/dshare/wire"
@@ -245,4 +246,60 @@ func (s *Sharer) changedCh() chan struct{} {
 		s.changed = make(chan struct{})
 	}
 	return s.changed
+}
+
+// TestShareStatus: the sharer's screen sees the get being served, with
+// what it has been sent, and the gets waiting.
+func TestShareStatus(t *testing.T) {
+	f := newShareFixture(t, 1, 3<<20)
+	release := make(chan struct{})
+	var calls sync.Mutex
+	n := 0
+	f.s.Pace = func(ctx context.Context, _ string, _ int) error {
+		calls.Lock()
+		n++
+		first := n == 1
+		calls.Unlock()
+		if first {
+			return nil
+		}
+		select { // every chunk after the first waits
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	good := []byte("open sesame")
+	errs := make(chan error, 2)
+	for i, peer := range []string{"a", "b"} {
+		go func() {
+			errs <- f.get(peer, &wire.Get{ReqID: uint64(i + 1), Paths: []string{"d0"}, Priority: 7, Secret: good}, nil)
+		}()
+	}
+	var st ShareStatus
+	for {
+		if st = f.s.Status(); len(st.Active) == 1 && st.Active[0].Sent > 0 && st.Queued == 1 {
+			break
+		}
+		select {
+		case <-f.ctx.Done():
+			t.Fatalf("status never showed one get sending and one waiting: %+v", st)
+		case <-f.s.changedCh():
+		case <-time.After(10 * time.Millisecond): // bytes sent change no queue
+		}
+	}
+	g := st.Active[0]
+	if g.Sent != DefaultChunkSize || g.Priority != 7 || len(g.Paths) != 1 || g.Paths[0] != "d0" || g.Since.IsZero() {
+		t.Errorf("active get %+v, want one chunk (%d bytes) of d0 sent at priority 7", g, DefaultChunkSize)
+	}
+	close(release)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := f.s.Status(); len(st.Active) != 0 || st.Queued != 0 {
+		t.Errorf("status after both gets: %+v, want nothing", st)
+	}
 }
