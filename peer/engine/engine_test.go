@@ -493,3 +493,46 @@ func TestEngineSenderName(t *testing.T) {
 		r.Stop()
 	}
 }
+
+// A transfer admits twice MaxDataStreams data streams, room for those a
+// sender has closed while they still drain, and refuses one more.
+func TestEngineDataStreamLimit(t *testing.T) {
+	ctx := testCtx(t)
+	r, _ := startReceiver(t, Limits{})
+	h := &hostile{t: t, ctx: ctx, link: link(t, ctx, r, "mallory")}
+	_ = h.link.Connect(ctx)
+	h.offer(3, "f.bin", 2*testChunk)
+	for range 2 * MaxDataStreams {
+		s, _ := h.open()
+		h.write(s, &wire.Start{ReqID: 3})
+	}
+	// The streams above are taken in as they come; the next one finds
+	// them all, once the receiver has counted them.
+	for {
+		r.mu.Lock()
+		var n int
+		for _, tr := range r.transfers {
+			tr.mu.Lock()
+			n = tr.streams
+			tr.mu.Unlock()
+		}
+		r.mu.Unlock()
+		if n == 2*MaxDataStreams {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the receiver took in %d data streams of %d", n, 2*MaxDataStreams)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	s, rd := h.open()
+	h.write(s, &wire.Start{ReqID: 3})
+	m, err := rd.ReadMsg()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := m.(*wire.Error); !ok || !errors.Is(e.Err(), wire.ErrLimit) {
+		t.Fatalf("one data stream too many answered %v", m)
+	}
+}

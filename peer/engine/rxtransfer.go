@@ -442,9 +442,12 @@ func (t *transfer) receiveData(ctx context.Context, s Stream, rd *wire.Reader) e
 		t.mu.Unlock()
 		return fmt.Errorf("%w: transfer %d has ended", wire.ErrNotFound, t.reqID)
 	}
-	if t.streams >= MaxDataStreams {
+	// A sender has at most MaxDataStreams open, but one it has just
+	// closed (to move it to another connection) may still be draining
+	// here when its successor arrives.
+	if t.streams >= 2*MaxDataStreams {
 		t.mu.Unlock()
-		return fmt.Errorf("%w: more than %d data streams", wire.ErrLimit, MaxDataStreams)
+		return fmt.Errorf("%w: more than %d data streams", wire.ErrLimit, 2*MaxDataStreams)
 	}
 	t.streams++
 	t.data.Add(1)
