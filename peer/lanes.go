@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"math/bits"
 	"sync"
 	"time"
 
@@ -55,8 +56,8 @@ type lanes struct {
 	closed   bool          // close ran: lanes dialed meanwhile are closed at once
 	started  bool          // the controller runs
 	done     chan struct{}
-	lost     uint64 // packets lost, at the controller's last look
-	queued   int    // the controller's looks in a row that saw a queue
+	lost     uint64    // packets lost, at the controller's last look
+	ctl      laneState // the controller's memory
 }
 
 type lane struct {
@@ -67,7 +68,7 @@ type lane struct {
 }
 
 func newLanes(h host.Host, target peer.ID, n int) *lanes {
-	l := &lanes{h: h, target: target, max: MaxLanes, auto: true, active: 1, done: make(chan struct{}), dialWait: 250 * time.Millisecond}
+	l := &lanes{h: h, target: target, max: MaxLanes, auto: true, active: 1, ctl: laneState{calm: calmLooks}, done: make(chan struct{}), dialWait: 250 * time.Millisecond}
 	if n > 1 {
 		l.max, l.auto, l.active = min(n, MaxLanes), false, min(n, MaxLanes)
 	}
@@ -269,11 +270,22 @@ func (l *lanes) crowded() bool {
 	return least >= 0 && l.hostOpen > least+1
 }
 
-// retired reports whether ln is no longer in use.
+// retired reports whether ln is no longer in use, or carries more than
+// its share of streams: lanes dialed while streams were opening start
+// empty, and the streams move to them one chunk at a time.
 func (l *lanes) retired(ln *lane) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return ln.idx >= l.active-1
+	if ln.idx >= l.active-1 {
+		return true
+	}
+	least := l.hostOpen
+	for _, o := range l.conns {
+		if o.idx < l.active-1 && !o.c.IsClosed() && o.open < least {
+			least = o.open
+		}
+	}
+	return ln.open > least+1
 }
 
 // linkStats reports the host's connection to target and, with lanes,
@@ -369,35 +381,76 @@ func (l *lanes) control(done <-chan struct{}) {
 			continue
 		}
 		l.mu.Lock()
-		l.active, l.queued = nextLanes(l.active, l.max, l.queued, minRTT, srtt, lost > l.lost && !l.failed)
+		l.ctl.active = l.active
+		most := l.max
+		if l.failed {
+			most = min(l.max, len(l.conns)+1) // the lanes there are
+		}
+		l.ctl = nextLanes(l.ctl, most, minRTT, srtt, lost > l.lost)
+		l.active = l.ctl.active
 		l.lost = lost
 		l.mu.Unlock()
 	}
 }
 
+// laneState is what the controller remembers between looks.
+type laneState struct {
+	active int    // lanes in use, the host's connection included
+	queued int    // looks in a row that saw a queue
+	calm   int    // looks in a row that saw the round trip flat
+	raised uint16 // the last 16 looks, a bit set for each that did not
+}
+
 // nextLanes is the controller's rule: lanes double while packets are lost
-// with the round trip near its minimum (random loss, which more windows
-// ride out), and shrink by a quarter once it has stayed well above it for
-// two seconds (a queue: real congestion, where more windows would crowd out
-// others). queued counts the looks in a row that saw a queue.
-func nextLanes(active, most, queued int, minRTT, srtt time.Duration, newLoss bool) (int, int) {
+// with the round trip flat, near its minimum (random loss, which more
+// windows ride out), and shrink by a quarter once it has stayed well above
+// it for two seconds (a queue: real congestion, where more windows would
+// only crowd out others). A flow beside ours keeps a smaller queue
+// standing: lanes also shrink while the round trip is raised in most
+// looks of the last four seconds, and a loss counts as random only after
+// a second in which it stayed flat (a loss is found a round trip or more
+// after the queue that caused it).
+func nextLanes(st laneState, most int, minRTT, srtt time.Duration, newLoss bool) laneState {
 	if minRTT < longPath {
 		// A short path: one window recovers from a loss within a few
 		// milliseconds, and more connections cost only CPU and memory.
-		return 1, 0
+		return laneState{active: 1}
+	}
+	flat := srtt <= minRTT+minRTT/8+2*time.Millisecond
+	st.raised <<= 1
+	if !flat {
+		st.raised |= 1
+		st.calm = 0
 	}
 	if srtt > minRTT+minRTT/2+5*time.Millisecond {
-		queued++
-		if queued >= queuedLooks {
-			return max(1, active*3/4), 0
+		st.queued++
+		if st.queued >= queuedLooks {
+			st.active, st.queued = max(1, st.active*3/4), 0
 		}
-		return active, queued
+		return st
 	}
-	if newLoss {
-		return min(most, active*2), 0
+	st.queued = 0
+	if bits.OnesCount16(st.raised) >= raisedLooks {
+		st.active, st.raised = max(1, st.active*3/4), 0
+		return st
 	}
-	return active, 0
+	if !flat {
+		return st
+	}
+	st.calm++
+	if newLoss && st.calm > calmLooks {
+		st.active = min(most, st.active*2)
+	}
+	return st
 }
+
+// raisedLooks is how many of the last 16 looks must see the round trip
+// raised, though not by a full queue, before lanes shrink.
+const raisedLooks = 12
+
+// calmLooks is how many looks in a row must see no queue before a loss
+// counts as random.
+const calmLooks = 4
 
 // queuedLooks is how many looks in a row must see a queue before lanes
 // shrink: a burst of a few round trips is not congestion.
@@ -473,7 +526,7 @@ func (l *link) Wanted() int {
 }
 
 // Retired reports whether st is on a lane no longer in use, or is one of
-// more streams on the host's connection than its share once lanes are up.
+// more streams on its lane, or on the host's connection, than its share.
 func (l *link) Retired(st engine.Stream) bool {
 	switch s := st.(type) {
 	case *laneStream:

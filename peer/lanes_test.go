@@ -59,25 +59,29 @@ func TestLanes(t *testing.T) {
 
 func TestNextLanes(t *testing.T) {
 	const ms = time.Millisecond
+	const calm = calmLooks
 	for _, c := range []struct {
-		name           string
-		active, queued int
-		minRTT, srtt   time.Duration
-		loss           bool
-		want, wantQ    int
+		name         string
+		st           laneState
+		minRTT, srtt time.Duration
+		loss         bool
+		want         laneState
 	}{
-		{"short path never uses lanes", 4, 0, 2 * ms, 2 * ms, true, 1, 0},
-		{"long path, first loss", 1, 0, 40 * ms, 41 * ms, true, 2, 0},
-		{"random loss doubles", 8, 0, 40 * ms, 42 * ms, true, 16, 0},
-		{"at most the maximum", MaxLanes * 3 / 4, 0, 40 * ms, 42 * ms, true, MaxLanes, 0},
-		{"no loss, no queue: hold", 8, 3, 40 * ms, 42 * ms, false, 8, 0},
-		{"a queue is counted", 16, 2, 40 * ms, 80 * ms, true, 16, 3},
-		{"a lasting queue shrinks", 16, queuedLooks - 1, 40 * ms, 80 * ms, false, 12, 0},
-		{"never below one", 1, queuedLooks - 1, 40 * ms, 80 * ms, false, 1, 0},
+		{"short path never uses lanes", laneState{4, 0, calm, 0}, 2 * ms, 2 * ms, true, laneState{1, 0, 0, 0}},
+		{"long path, first loss", laneState{1, 0, calm, 0}, 40 * ms, 41 * ms, true, laneState{2, 0, calm + 1, 0}},
+		{"random loss doubles", laneState{8, 0, calm, 0}, 40 * ms, 42 * ms, true, laneState{16, 0, calm + 1, 0}},
+		{"at most the maximum", laneState{MaxLanes * 3 / 4, 0, calm, 0}, 40 * ms, 42 * ms, true, laneState{MaxLanes, 0, calm + 1, 0}},
+		{"no loss, no queue: hold", laneState{8, 3, 0, 0b1}, 40 * ms, 42 * ms, false, laneState{8, 0, 1, 0b10}},
+		{"a loss soon after a raised round trip is not random", laneState{8, 0, calm - 1, 0}, 40 * ms, 42 * ms, true, laneState{8, 0, calm, 0}},
+		{"a raised round trip stops growth", laneState{8, 1, calm + 2, 0}, 40 * ms, 48 * ms, true, laneState{8, 0, 0, 0b1}},
+		{"a round trip raised in most looks shrinks", laneState{8, 0, 0, 0b1111_1111_1110}, 40 * ms, 48 * ms, false, laneState{6, 0, 0, 0}},
+		{"raised in fewer looks holds", laneState{8, 0, 0, 0b1010_1010_1010}, 40 * ms, 48 * ms, false, laneState{8, 0, 0, 0b1_0101_0101_0101}},
+		{"a queue is counted", laneState{16, 2, 5, 0}, 40 * ms, 80 * ms, true, laneState{16, 3, 0, 0b1}},
+		{"a lasting queue shrinks", laneState{16, queuedLooks - 1, 0, 0}, 40 * ms, 80 * ms, false, laneState{12, 0, 0, 0b1}},
+		{"never below one", laneState{1, queuedLooks - 1, 0, 0}, 40 * ms, 80 * ms, false, laneState{1, 0, 0, 0b1}},
 	} {
-		got, q := nextLanes(c.active, MaxLanes, c.queued, c.minRTT, c.srtt, c.loss)
-		if got != c.want || q != c.wantQ {
-			t.Errorf("%s: nextLanes = %d, %d; want %d, %d", c.name, got, q, c.want, c.wantQ)
+		if got := nextLanes(c.st, MaxLanes, c.minRTT, c.srtt, c.loss); got != c.want {
+			t.Errorf("%s: nextLanes = %+v, want %+v", c.name, got, c.want)
 		}
 	}
 }
