@@ -45,6 +45,12 @@ func main() {
 		err = rawSend(os.Args[2:], processStart)
 	case "link": // the link emulator alone, for tests
 		err = linkMain(os.Args[2:], os.Stdin, os.Stdout)
+	case "fairness": // dshare beside a TCP flow, in namespaces (root)
+		err = fairnessMain(os.Args[2:], os.Stdout, os.Stderr)
+	case "tcp-sink": // hidden: the fairness scenario's TCP receiver
+		err = tcpSinkMain(os.Args[2:], os.Stdout)
+	case "tcp-source": // hidden: the fairness scenario's TCP sender
+		err = tcpSourceMain(os.Args[2:], os.Stdout)
 	default:
 		err = run(os.Args[1:], os.Stdout, os.Stderr)
 	}

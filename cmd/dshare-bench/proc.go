@@ -28,6 +28,7 @@ type child struct {
 	mu     sync.Mutex
 	first  string
 	events map[string]event
+	seen   map[string]time.Time // when each event name first came
 	stderr tail
 	notify chan struct{} // a line arrived
 
@@ -42,7 +43,7 @@ func startChild(ctx context.Context, name, path string, args ...string) (*child,
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.SysProcAttr = childAttr()
 	cmd.WaitDelay = 5 * time.Second
-	c := &child{name: name, cmd: cmd, events: map[string]event{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, events: map[string]event{}, seen: map[string]time.Time{}, notify: make(chan struct{}, 1), done: make(chan struct{})}
 	cmd.Stderr = &c.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -77,6 +78,9 @@ func (c *child) read(r io.Reader) {
 		}
 		if ok {
 			c.events[e.str("event")] = e
+			if _, was := c.seen[e.str("event")]; !was {
+				c.seen[e.str("event")] = time.Now()
+			}
 		}
 		c.mu.Unlock()
 		select {
@@ -85,6 +89,13 @@ func (c *child) read(r io.Reader) {
 		}
 	}
 	_, _ = io.Copy(io.Discard, r) // a line too long: keep the pipe drained
+}
+
+// at is when the child's first event named name came; zero if none.
+func (c *child) at(name string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[name]
 }
 
 // firstLine waits for the child's first line of output.
