@@ -601,9 +601,12 @@ func engSameName(t *testing.T, first, second string) {
 // UTF-8, kills the sender in the middle of a multi-chunk file with such a
 // name, and resumes.
 func TestLongNames(t *testing.T) {
-	size := int64(48 << 20)
+	// Large enough that the rest of the file cannot arrive between the
+	// confirmation the kill waits for and the kill (a CI run saw 32 MiB
+	// do so).
+	size := int64(128 << 20)
 	if testing.Short() {
-		size = 24 << 20
+		size = 64 << 20
 	}
 	ascii := strings.Repeat("a", 251) + ".bin" // 255 bytes
 	euro := strings.Repeat("€", 85)            // 85 × 3 bytes
@@ -625,9 +628,9 @@ func TestLongNames(t *testing.T) {
 		out, tmp := t.TempDir(), t.TempDir()
 		recv, addr := receiver(t, filepath.Join(tmp, "hr"), out, "--yes", "--once")
 		sendArgs := []string{"send", "--home", filepath.Join(tmp, "hs"), "--offline", "--json", dir, addr}
-		// The ASCII name sorts first: a third of the total is the
-		// middle of that file.
-		confirmed := sendAndKill(t, sendArgs, uint64(size)/3)
+		// The ASCII name sorts first: an eighth of it is confirmed well
+		// before its end.
+		confirmed := sendAndKill(t, sendArgs, uint64(size)/8)
 		if parts := partFiles(t, out); len(parts) == 0 {
 			t.Fatal("no temporary file after the kill")
 		}
