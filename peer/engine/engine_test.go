@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -534,5 +536,22 @@ func TestEngineDataStreamLimit(t *testing.T) {
 	}
 	if e, ok := m.(*wire.Error); !ok || !errors.Is(e.Err(), wire.ErrLimit) {
 		t.Fatalf("one data stream too many answered %v", m)
+	}
+}
+
+// What the sender hears of a local failure carries its reason, never the
+// receiver's paths.
+func TestForPeerHidesLocalDetails(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("write /home/alice/in/.dshare/p-1: %w", syscall.EIO),
+		storageErr(fmt.Errorf("open /home/alice/in/f.bin: %w", fs.ErrPermission)),
+	} {
+		m := forPeer(err)
+		if strings.Contains(m.Message, "/home") || m.Code != wire.CodeOf(err) {
+			t.Errorf("%v: the sender is told %d %q", err, m.Code, m.Message)
+		}
+	}
+	if m := forPeer(fmt.Errorf("%w: f.bin is 3 bytes", wire.ErrProtocol)); !strings.Contains(m.Message, "f.bin is 3 bytes") {
+		t.Errorf("a protocol error is told as %q", m.Message)
 	}
 }

@@ -247,7 +247,7 @@ func (r *Receiver) refuse(s Stream, err error) {
 	}
 	if !errors.As(err, new(reported)) {
 		_ = s.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		_ = wire.WriteMsg(s, wire.ErrorFor(err))
+		_ = wire.WriteMsg(s, forPeer(err))
 	}
 	_ = s.Close()
 }
@@ -493,16 +493,18 @@ func storageErr(err error) error {
 	return err
 }
 
-// forPeer is what the sender is told of err: a storage failure's local
-// paths are none of its business, only the reason.
+// forPeer is what the sender is told of err: of a local failure, a
+// storage or an internal one, only the reason; its paths and details are
+// none of the sender's business.
 func forPeer(err error) *wire.Error {
-	if wire.CodeOf(err) != wire.CodeStorage {
+	code := wire.CodeOf(err)
+	if code != wire.CodeStorage && code != wire.CodeInternal {
 		return wire.ErrorFor(err)
 	}
-	msg := wire.ErrStorage.Error()
+	msg := code.Err().Error()
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		msg += " (" + errno.Error() + ")"
 	}
-	return &wire.Error{Code: wire.CodeStorage, Message: msg}
+	return &wire.Error{Code: code, Message: msg}
 }
