@@ -47,10 +47,11 @@ type Sharer struct {
 	seq     uint64
 	turn    uint64
 	waiting []*waiter
-	served  map[string]uint64 // peer -> turn of its last admission
-	perPeer map[string]int    // gets queued or active, per peer
-	wrong   map[string]int    // wrong secrets, per peer
-	changed chan struct{}     // closed and replaced when the queue changes
+	served  map[string]uint64  // peer -> turn of its last admission
+	perPeer map[string]int     // gets queued or active, per peer
+	wrong   map[string]int     // wrong secrets, per peer
+	places  map[placeKey]place // places of queued gets whose stream ended
+	changed chan struct{}      // closed and replaced when the queue changes
 }
 
 // Bounds on what getters can make a sharer hold.
@@ -62,6 +63,21 @@ const (
 	maxRemembered    = 1 << 16 // peers whose wrong secrets or turns are kept
 	getReadTimeout   = 10 * time.Second
 )
+
+// placeKept is how long a queued get that lost its stream keeps its
+// place, should it ask again.
+const placeKept = time.Minute
+
+type placeKey struct {
+	peer  string
+	reqID uint64
+}
+
+type place struct {
+	seq   uint64
+	prio  int32
+	until time.Time
+}
 
 // ShareEventKind says what a ShareEvent reports.
 type ShareEventKind int
@@ -91,6 +107,7 @@ type ShareEvent struct {
 
 type waiter struct {
 	peer  string
+	reqID uint64
 	prio  int32
 	seq   uint64
 	pos   int           // place in the queue, 1 is next
@@ -193,7 +210,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		cancel(fmt.Errorf("%w: the getter went away (%w)", wire.ErrCanceled, err))
 	}()
 
-	w, err := s.enqueue(peer, g.Priority)
+	w, err := s.enqueue(peer, g.ReqID, g.Priority)
 	if err != nil {
 		ev.Kind, ev.Err = ShareRefused, err
 		s.notify(ev)
@@ -268,7 +285,7 @@ func (s *Sharer) authorize(peer string, secret []byte) error {
 }
 
 // enqueue puts a get in the queue, or admits it at once.
-func (s *Sharer) enqueue(peer string, prio int32) (*waiter, error) {
+func (s *Sharer) enqueue(peer string, reqID uint64, prio int32) (*waiter, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perPeer == nil {
@@ -290,8 +307,17 @@ func (s *Sharer) enqueue(peer string, prio int32) (*waiter, error) {
 		return nil, fmt.Errorf("%w: the sharer's queue is full; try again later", wire.ErrBusy)
 	}
 	s.perPeer[peer]++
-	s.seq++
-	w := &waiter{peer: peer, prio: prio, seq: s.seq, ready: make(chan struct{})}
+	key := placeKey{peer, reqID}
+	seq := s.seq + 1
+	if p, ok := s.places[key]; ok {
+		// The same get, back after losing its stream: its place again.
+		delete(s.places, key)
+		if time.Now().Before(p.until) && p.prio == prio {
+			seq = p.seq
+		}
+	}
+	s.seq = max(s.seq, seq)
+	w := &waiter{peer: peer, reqID: reqID, prio: prio, seq: seq, ready: make(chan struct{})}
 	s.waiting = append(s.waiting, w)
 	s.admitLocked()
 	return w, nil
@@ -314,6 +340,12 @@ func (s *Sharer) release(w *waiter) {
 				break
 			}
 		}
+		// A getter whose connection drops asks again with the same
+		// request: for a while, its place is kept for it.
+		if s.places == nil || len(s.places) >= maxQueued {
+			s.places = map[placeKey]place{} // bounded: a flood forgets
+		}
+		s.places[placeKey{w.peer, w.reqID}] = place{seq: w.seq, prio: w.prio, until: time.Now().Add(placeKept)}
 	}
 	s.admitLocked()
 }

@@ -303,3 +303,86 @@ func TestShareStatus(t *testing.T) {
 		t.Errorf("status after both gets: %+v, want nothing", st)
 	}
 }
+
+// TestShareKeepsPlace: a queued get whose stream ends and that asks again
+// with the same request is given back its place, ahead of gets that came
+// after it.
+func TestShareKeepsPlace(t *testing.T) {
+	f := newShareFixture(t, 1, 1000)
+	f.gate = make(chan struct{})
+	good := []byte("open sesame")
+	// ask starts a get; its first place heard comes on the channel. The
+	// get ends when stop is called, or when it is served.
+	ask := func(peer string, id uint64) (first chan int, stop context.CancelFunc, done chan error) {
+		ctx, cancel := context.WithCancel(f.ctx)
+		a, b := memPipe(0)
+		go f.s.Handle(f.ctx, b, peer)
+		first, done = make(chan int, 1), make(chan error, 1)
+		go func() {
+			done <- Get(ctx, a, &wire.Get{ReqID: id, Paths: []string{"d0"}, Secret: good}, func(pos int) {
+				select {
+				case first <- pos:
+				default:
+				}
+			}, nil)
+		}()
+		return first, cancel, done
+	}
+	heard := func(ch chan int) int {
+		select {
+		case p := <-ch:
+			return p
+		case <-f.ctx.Done():
+			t.Fatal("a queued get never heard its place")
+			return 0
+		}
+	}
+	_, _, served := ask("a", 1) // served at once, held at the gate
+	for {
+		if a, _ := f.s.counts(); a == 1 {
+			break
+		}
+		select {
+		case <-f.ctx.Done():
+			t.Fatal("the first get was never served")
+		case <-f.s.changedCh():
+		}
+	}
+	bFirst, bStop, bDone := ask("b", 2)
+	if p := heard(bFirst); p != 1 {
+		t.Fatalf("b heard place %d, want 1", p)
+	}
+	cFirst, _, cDone := ask("c", 3)
+	if p := heard(cFirst); p != 2 {
+		t.Fatalf("c heard place %d, want 2", p)
+	}
+	bStop()
+	<-bDone
+	for {
+		if _, q := f.s.counts(); q == 1 {
+			break
+		}
+		select {
+		case <-f.ctx.Done():
+			t.Fatal("b's get never left the queue")
+		case <-f.s.changedCh():
+		}
+	}
+	bAgain, _, bDone2 := ask("b", 2)
+	if p := heard(bAgain); p != 1 {
+		t.Errorf("b asking again heard place %d, want its place back, 1", p)
+	}
+	for range 3 {
+		f.gate <- struct{}{}
+	}
+	for _, done := range []chan error{served, bDone2, cDone} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := fmt.Sprint(f.order); got != "[a b c]" {
+		t.Errorf("served %s, want [a b c]", got)
+	}
+}
