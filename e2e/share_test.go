@@ -428,7 +428,8 @@ func TestShareScreen(t *testing.T) {
 	_, off = pt.waitFor(t, "Serving 1, 1 waiting", off, 30*time.Second)
 	_, off = pt.waitFor(t, "Serving 1, 1 waiting", off, 10*time.Second) // a full tick
 	row := regexp.MustCompile(`\s+…\S{10}\s+big\.bin\s+([0-9.]+) (KiB|MiB)/s\s+([0-9.]+) (KiB|MiB) sent`)
-	got, _ := pt.waitFor(t, row, off, 10*time.Second)
+	got, end := pt.waitFor(t, row, off, 10*time.Second)
+	pt.waitFor(t, regexp.MustCompile(`waiting: #1 …[1-9A-HJ-NP-Za-km-z]{10}`), end, 10*time.Second)
 	rate, _ := strconv.ParseFloat(got[1], 64)
 	if got[2] == "MiB" {
 		rate *= 1024

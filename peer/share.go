@@ -58,6 +58,7 @@ type Sharer struct {
 type (
 	ShareStatus = engine.ShareStatus
 	ActiveGet   = engine.ActiveGet
+	QueuedGet   = engine.QueuedGet
 )
 
 // Status reports the gets being served and how many wait; nothing before

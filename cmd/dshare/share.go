@@ -550,7 +550,11 @@ func (sc *shareScreen) run(ctx context.Context, status func() peer.ShareStatus, 
 				"sent": g.Sent, "rate": rates[i], "seconds": now.Sub(g.Since).Seconds(), "full_tick": ok})
 		}
 		prev = next
-		sc.e.events.emit("status", map[string]any{"active": gets, "queued": st.Queued})
+		waiting := make([]map[string]any, 0, len(st.Waiting))
+		for _, w := range st.Waiting {
+			waiting = append(waiting, map[string]any{"peer": w.Peer, "priority": w.Priority, "position": w.Position})
+		}
+		sc.e.events.emit("status", map[string]any{"active": gets, "queued": st.Queued, "waiting": waiting})
 		if sc.tty {
 			sc.draw(st, rates)
 		}
@@ -582,15 +586,36 @@ func (sc *shareScreen) draw(st peer.ShareStatus, rates []float64) {
 		if r := []rune(what); len(r) > 40 {
 			what = string(r[:39]) + "…"
 		}
-		id := g.Peer
-		if len(id) > 12 {
-			id = "…" + id[len(id)-10:]
-		}
+		id := shortPeer(g.Peer)
 		line("  %-11s %-40s %10s/s %10s sent", id, what, humanBytes(uint64(rates[i])), humanBytes(uint64(g.Sent)))
+	}
+	if len(st.Waiting) > 0 {
+		var wb strings.Builder
+		for i, w := range st.Waiting[:min(len(st.Waiting), 5)] {
+			if i > 0 {
+				wb.WriteString(", ")
+			}
+			fmt.Fprintf(&wb, "#%d %s", w.Position, shortPeer(w.Peer))
+			if w.Priority != 0 {
+				fmt.Fprintf(&wb, " (priority %d)", w.Priority)
+			}
+		}
+		if st.Queued > 5 {
+			fmt.Fprintf(&wb, ", and %d more", st.Queued-5)
+		}
+		line("  waiting: %s", wb.String())
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	sc.clearLocked()
 	fmt.Fprint(sc.e.stderr, b.String())
 	sc.lines = n
+}
+
+// shortPeer is the tail of a peer ID, enough to tell getters apart.
+func shortPeer(id string) string {
+	if len(id) > 12 {
+		return "…" + id[len(id)-10:]
+	}
+	return id
 }

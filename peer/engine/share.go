@@ -658,17 +658,33 @@ type ActiveGet struct {
 	Sent     int64     // bytes sent so far
 }
 
+// QueuedGet is a get waiting for its turn, as Status reports it.
+type QueuedGet struct {
+	Peer     string
+	Priority int32
+	Position int // 1 is next
+}
+
 // ShareStatus is what a sharer is doing now.
 type ShareStatus struct {
-	Active []ActiveGet // oldest first
-	Queued int
+	Active  []ActiveGet // oldest first
+	Queued  int
+	Waiting []QueuedGet // the first maxStatusWaiting of the queue, in order
 }
+
+// maxStatusWaiting bounds the queue a status lists.
+const maxStatusWaiting = 100
 
 // Status reports the gets being served, with what each has been sent,
 // and how many wait: the sharer's screen.
 func (s *Sharer) Status() ShareStatus {
-	_, queued := s.counts()
-	st := ShareStatus{Queued: queued}
+	var st ShareStatus
+	s.mu.Lock()
+	st.Queued = len(s.waiting)
+	for i, w := range s.waiting[:min(len(s.waiting), maxStatusWaiting)] {
+		st.Waiting = append(st.Waiting, QueuedGet{Peer: w.peer, Priority: w.prio, Position: i + 1})
+	}
+	s.mu.Unlock()
 	s.fair.mu.Lock()
 	for g := range s.fair.gets {
 		st.Active = append(st.Active, g.info)

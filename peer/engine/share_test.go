@@ -290,6 +290,9 @@ func TestShareStatus(t *testing.T) {
 		}
 	}
 	g := st.Active[0]
+	if len(st.Waiting) != 1 || st.Waiting[0].Position != 1 || st.Waiting[0].Priority != 7 || st.Waiting[0].Peer == g.Peer {
+		t.Errorf("waiting %+v beside active %s, want the other peer at place 1, priority 7", st.Waiting, g.Peer)
+	}
 	if g.Sent != DefaultChunkSize || g.Priority != 7 || len(g.Paths) != 1 || g.Paths[0] != "d0" || g.Since.IsZero() {
 		t.Errorf("active get %+v, want one chunk (%d bytes) of d0 sent at priority 7", g, DefaultChunkSize)
 	}
