@@ -28,6 +28,13 @@ func (s stream) Write(p []byte) (int, error) {
 	return n, resetErr(err)
 }
 
+// libp2pCodes is where libp2p's own stream error codes start
+// (network.StreamProtocolNegotiationFailed and up); wire's are below.
+const libp2pCodes = 0x1000
+
+// errRefusedStream is a stream that the peer's libp2p refused or reset.
+var errRefusedStream = errors.New("the peer's network stack refused a stream")
+
 // resetErr turns a reset into the error of its code.
 func resetErr(err error) error {
 	var se *network.StreamError
@@ -41,6 +48,12 @@ func resetErr(err error) error {
 	}
 	if code == 0 {
 		return fmt.Errorf("%w: the peer closed the stream", wire.ErrCanceled)
+	}
+	if se.ErrorCode >= libp2pCodes {
+		// Not the peer's dshare but its libp2p, e.g. its resource
+		// manager under a flood: a network condition, which a new
+		// session may not meet, not the peer stopping the transfer.
+		return fmt.Errorf("%w (libp2p code %#x)", errRefusedStream, uint32(se.ErrorCode))
 	}
 	return &wire.RemoteError{Code: code}
 }
