@@ -133,6 +133,16 @@ func (l *lanes) dial(ctx context.Context, addr ma.Multiaddr, n int) (conns []tra
 	return conns, failed
 }
 
+// dialLocked starts dialing the lanes that active wants and that are not
+// there yet, unless a dial runs or one failed.
+func (l *lanes) dialLocked(ctx context.Context, hc network.Conn) {
+	if n := l.active - 1 - len(l.conns); n > 0 && !l.failed && !l.dialing {
+		l.dialing = true
+		l.dialDone = make(chan struct{})
+		go l.dialLanes(ctx, hc.RemoteMultiaddr(), n)
+	}
+}
+
 // dialLanes dials n lanes, in the background of the streams that open
 // meanwhile, and adds them; what a dial gets after close is closed.
 func (l *lanes) dialLanes(ctx context.Context, addr ma.Multiaddr, n int) {
@@ -188,11 +198,7 @@ func (l *lanes) open(ctx context.Context) (network.MuxedStream, *lane, bool, err
 	}
 	clear(l.conns[len(live):])
 	l.conns = live
-	if n := l.active - 1 - len(l.conns); n > 0 && !l.failed && !l.dialing {
-		l.dialing = true
-		l.dialDone = make(chan struct{})
-		go l.dialLanes(ctx, hc.RemoteMultiaddr(), n)
-	}
+	l.dialLocked(ctx, hc)
 	// A dial under way is waited for, briefly: streams opened meanwhile
 	// go to the host's connection, and move (crowded) once the lanes are
 	// up. A dial that is slow (a busy receiver) does not hold the data.
@@ -331,7 +337,7 @@ func linkStats(h host.Host, target peer.ID, l *lanes) engine.LinkStats {
 // stats adds up what quic-go reports of the host's connection and the
 // lanes: the least minimum round trip, the host's smoothed one, and the
 // packets lost.
-func (l *lanes) stats() (minRTT, srtt time.Duration, lost uint64, ok bool) {
+func (l *lanes) stats() (minRTT, srtt time.Duration, lost, sent uint64, ok bool) {
 	var conns []interface{ As(any) bool }
 	if hc := l.hostConn(); hc != nil {
 		conns = append(conns, hc)
@@ -354,21 +360,28 @@ func (l *lanes) stats() (minRTT, srtt time.Duration, lost uint64, ok bool) {
 			srtt = st.SmoothedRTT
 		}
 		lost += st.PacketsLost
+		sent += st.BytesSent
 		ok = true
 	}
-	return minRTT, srtt, lost, ok && minRTT > 0 && srtt > 0
+	return minRTT, srtt, lost, sent, ok && minRTT > 0 && srtt > 0
 }
 
 // control adjusts the lanes in use until done is closed.
 func (l *lanes) control(done <-chan struct{}) {
 	tick := time.NewTicker(laneInterval)
 	defer tick.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-done; cancel() }()
 	// Losses from before the data flowed (hole punching, the offer)
 	// are not the path's: only new ones count.
-	if _, _, lost, ok := l.stats(); ok {
+	var sentBefore uint64
+	looked := time.Now()
+	if _, _, lost, sent, ok := l.stats(); ok {
 		l.mu.Lock()
 		l.lost = lost
 		l.mu.Unlock()
+		sentBefore = sent
 	}
 	for {
 		select {
@@ -376,7 +389,10 @@ func (l *lanes) control(done <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		minRTT, srtt, lost, ok := l.stats()
+		minRTT, srtt, lost, sent, ok := l.stats()
+		now := time.Now()
+		rate := float64(sent-min(sent, sentBefore)) / now.Sub(looked).Seconds()
+		sentBefore, looked = sent, now
 		if !ok {
 			continue
 		}
@@ -386,9 +402,14 @@ func (l *lanes) control(done <-chan struct{}) {
 		if l.failed {
 			most = min(l.max, len(l.conns)+1) // the lanes there are
 		}
-		l.ctl = nextLanes(l.ctl, most, minRTT, srtt, lost > l.lost)
+		l.ctl = nextLanes(l.ctl, most, minRTT, srtt, lost > l.lost, rate)
 		l.active = l.ctl.active
 		l.lost = lost
+		// Lanes come when wanted, not only when a stream opens: the
+		// streams already open would otherwise never see them.
+		if hc := l.hostConn(); hc != nil {
+			l.dialLocked(ctx, hc)
+		}
 		l.mu.Unlock()
 	}
 }
@@ -410,10 +431,18 @@ type laneState struct {
 // looks of the last four seconds, and a loss counts as random only after
 // a second in which it stayed flat (a loss is found a round trip or more
 // after the queue that caused it).
-func nextLanes(st laneState, most int, minRTT, srtt time.Duration, newLoss bool) laneState {
+func nextLanes(st laneState, most int, minRTT, srtt time.Duration, newLoss bool, rate float64) laneState {
 	if minRTT < longPath {
 		// A short path: one window recovers from a loss within a few
-		// milliseconds, and more connections cost only CPU and memory.
+		// milliseconds. But a fast one makes the transfer CPU-bound,
+		// and quic-go handles each connection in one goroutine: a
+		// second connection puts the other core to work.
+		switch {
+		case st.active < 2 && rate >= fastPath:
+			return laneState{active: min(2, most)}
+		case st.active >= 2 && rate >= fastPath/2:
+			return laneState{active: min(2, most)}
+		}
 		return laneState{active: 1}
 	}
 	flat := srtt <= minRTT+minRTT/8+2*time.Millisecond
@@ -443,6 +472,11 @@ func nextLanes(st laneState, most int, minRTT, srtt time.Duration, newLoss bool)
 	}
 	return st
 }
+
+// fastPath is the rate, in bytes per second, above which a short path
+// gets a second connection: beyond gigabit Ethernet, where one core's
+// worth of QUIC is the limit rather than the link.
+const fastPath = 150e6
 
 // raisedLooks is how many of the last 16 looks must see the round trip
 // raised, though not by a full queue, before lanes shrink.

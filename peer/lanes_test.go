@@ -65,22 +65,26 @@ func TestNextLanes(t *testing.T) {
 		st           laneState
 		minRTT, srtt time.Duration
 		loss         bool
+		rate         float64
 		want         laneState
 	}{
-		{"short path never uses lanes", laneState{4, 0, calm, 0}, 2 * ms, 2 * ms, true, laneState{1, 0, 0, 0}},
-		{"long path, first loss", laneState{1, 0, calm, 0}, 40 * ms, 41 * ms, true, laneState{2, 0, calm + 1, 0}},
-		{"random loss doubles", laneState{8, 0, calm, 0}, 40 * ms, 42 * ms, true, laneState{16, 0, calm + 1, 0}},
-		{"at most the maximum", laneState{MaxLanes * 3 / 4, 0, calm, 0}, 40 * ms, 42 * ms, true, laneState{MaxLanes, 0, calm + 1, 0}},
-		{"no loss, no queue: hold", laneState{8, 3, 0, 0b1}, 40 * ms, 42 * ms, false, laneState{8, 0, 1, 0b10}},
-		{"a loss soon after a raised round trip is not random", laneState{8, 0, calm - 1, 0}, 40 * ms, 42 * ms, true, laneState{8, 0, calm, 0}},
-		{"a raised round trip stops growth", laneState{8, 1, calm + 2, 0}, 40 * ms, 48 * ms, true, laneState{8, 0, 0, 0b1}},
-		{"a round trip raised in most looks shrinks", laneState{8, 0, 0, 0b1111_1111_1110}, 40 * ms, 48 * ms, false, laneState{6, 0, 0, 0}},
-		{"raised in fewer looks holds", laneState{8, 0, 0, 0b1010_1010_1010}, 40 * ms, 48 * ms, false, laneState{8, 0, 0, 0b1_0101_0101_0101}},
-		{"a queue is counted", laneState{16, 2, 5, 0}, 40 * ms, 80 * ms, true, laneState{16, 3, 0, 0b1}},
-		{"a lasting queue shrinks", laneState{16, queuedLooks - 1, 0, 0}, 40 * ms, 80 * ms, false, laneState{12, 0, 0, 0b1}},
-		{"never below one", laneState{1, queuedLooks - 1, 0, 0}, 40 * ms, 80 * ms, false, laneState{1, 0, 0, 0b1}},
+		{"a short path uses one connection", laneState{4, 0, calm, 0}, 2 * ms, 2 * ms, true, 0, laneState{1, 0, 0, 0}},
+		{"a fast short path uses two", laneState{1, 0, 0, 0}, 100 * time.Microsecond, 200 * time.Microsecond, false, 300e6, laneState{2, 0, 0, 0}},
+		{"and keeps them at half the rate", laneState{2, 0, 0, 0}, 100 * time.Microsecond, 200 * time.Microsecond, false, fastPath / 2, laneState{2, 0, 0, 0}},
+		{"a short path at gigabit speed uses one", laneState{1, 0, 0, 0}, 200 * time.Microsecond, 300 * time.Microsecond, false, 117e6, laneState{1, 0, 0, 0}},
+		{"long path, first loss", laneState{1, 0, calm, 0}, 40 * ms, 41 * ms, true, 0, laneState{2, 0, calm + 1, 0}},
+		{"random loss doubles", laneState{8, 0, calm, 0}, 40 * ms, 42 * ms, true, 0, laneState{16, 0, calm + 1, 0}},
+		{"at most the maximum", laneState{MaxLanes * 3 / 4, 0, calm, 0}, 40 * ms, 42 * ms, true, 0, laneState{MaxLanes, 0, calm + 1, 0}},
+		{"no loss, no queue: hold", laneState{8, 3, 0, 0b1}, 40 * ms, 42 * ms, false, 0, laneState{8, 0, 1, 0b10}},
+		{"a loss soon after a raised round trip is not random", laneState{8, 0, calm - 1, 0}, 40 * ms, 42 * ms, true, 0, laneState{8, 0, calm, 0}},
+		{"a raised round trip stops growth", laneState{8, 1, calm + 2, 0}, 40 * ms, 48 * ms, true, 0, laneState{8, 0, 0, 0b1}},
+		{"a round trip raised in most looks shrinks", laneState{8, 0, 0, 0b1111_1111_1110}, 40 * ms, 48 * ms, false, 0, laneState{6, 0, 0, 0}},
+		{"raised in fewer looks holds", laneState{8, 0, 0, 0b1010_1010_1010}, 40 * ms, 48 * ms, false, 0, laneState{8, 0, 0, 0b1_0101_0101_0101}},
+		{"a queue is counted", laneState{16, 2, 5, 0}, 40 * ms, 80 * ms, true, 0, laneState{16, 3, 0, 0b1}},
+		{"a lasting queue shrinks", laneState{16, queuedLooks - 1, 0, 0}, 40 * ms, 80 * ms, false, 0, laneState{12, 0, 0, 0b1}},
+		{"never below one", laneState{1, queuedLooks - 1, 0, 0}, 40 * ms, 80 * ms, false, 0, laneState{1, 0, 0, 0b1}},
 	} {
-		if got := nextLanes(c.st, MaxLanes, c.minRTT, c.srtt, c.loss); got != c.want {
+		if got := nextLanes(c.st, MaxLanes, c.minRTT, c.srtt, c.loss, c.rate); got != c.want {
 			t.Errorf("%s: nextLanes = %+v, want %+v", c.name, got, c.want)
 		}
 	}
