@@ -143,8 +143,11 @@ func runShare(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	defer beFindable(ctx, e, n, &nf, "this sharer")()
-	go screen.run(ctx, s.Status, 500*time.Millisecond)
+	screenDone := make(chan struct{})
+	go func() { defer close(screenDone); screen.run(ctx, s.Status, 500*time.Millisecond) }()
 	err = s.Serve(ctx)
+	cancel()
+	<-screenDone // no block is drawn after this one is cleared
 	screen.clear()
 	if sig.Err() != nil {
 		return nil // stopping a sharer is how one ends it
