@@ -145,15 +145,10 @@ func fairRound(ctx context.Context, bin, self, dir string, d *dataset, cfg linkC
 		return r, err
 	}
 	defer recv.kill()
-	ev, err := recv.event("listening", startTimeout)
+	to, err := recv.listeningAddr()
 	if err != nil {
 		return r, err
 	}
-	addrs, _ := ev["addrs"].([]any)
-	if len(addrs) == 0 {
-		return r, errors.New("dshare recv's listening event has no address")
-	}
-	to, _ := addrs[0].(string)
 	source, err := inA("tcp source", self, "tcp-source", "--to", tunNetB+":5001", "--cc", cc)
 	if err != nil {
 		return r, err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -210,4 +211,19 @@ func (t *tail) String() string {
 		return "no output on stderr"
 	}
 	return strings.ReplaceAll(s, "\n", " | ")
+}
+
+// listeningAddr waits for dshare recv's listening event and returns its
+// first address.
+func (c *child) listeningAddr() (string, error) {
+	ev, err := c.event("listening", startTimeout)
+	if err != nil {
+		return "", err
+	}
+	addrs, _ := ev["addrs"].([]any)
+	if len(addrs) == 0 {
+		return "", errors.New("dshare recv's listening event has no address")
+	}
+	first, _ := addrs[0].(string)
+	return first, nil
 }

@@ -191,15 +191,10 @@ func (b *bench) runDshare(sc scenario, d *dataset) (r result, err error) {
 		return r, err
 	}
 	defer recv.kill()
-	ev, err := recv.event("listening", startTimeout)
+	first, err := recv.listeningAddr()
 	if err != nil {
 		return r, err
 	}
-	addrs, _ := ev["addrs"].([]any)
-	if len(addrs) == 0 {
-		return r, errors.New("dshare recv's listening event has no address")
-	}
-	first, _ := addrs[0].(string)
 	addr, em, err := b.through(sc, first)
 	if err != nil {
 		return r, err

@@ -202,16 +202,7 @@ func TestShareQueue(t *testing.T) {
 		}
 	}
 	run("first", "a", 0) // served at once, held at the gate
-	for {
-		if a, _ := f.s.counts(); a == 1 {
-			break
-		}
-		select {
-		case <-f.ctx.Done():
-			t.Fatal("the first get was never served")
-		case <-f.s.changedCh():
-		}
-	}
+	f.waitCounts(func(active, _ int) bool { return active == 1 }, "the first get was never served")
 	for i := range 3 {
 		heard(run(fmt.Sprintf("a%d", i), "a", 0))
 	}
@@ -236,6 +227,24 @@ func TestShareQueue(t *testing.T) {
 	}
 	if len(places["a2"]) == 0 || places["a2"][0] != 3 {
 		t.Errorf("a's third queued get heard places %v, want first 3", places["a2"])
+	}
+}
+
+// waitCounts waits, on the queue's changes, until ok holds for the
+// sharer's active and queued counts, and fails the test with why if the
+// test's deadline comes first.
+func (f *shareFixture) waitCounts(ok func(active, queued int) bool, why string) {
+	f.t.Helper()
+	for {
+		ch := f.s.changedCh()
+		if ok(f.s.counts()) {
+			return
+		}
+		select {
+		case <-f.ctx.Done():
+			f.t.Fatal(why)
+		case <-ch:
+		}
 	}
 }
 
@@ -341,16 +350,7 @@ func TestShareKeepsPlace(t *testing.T) {
 		}
 	}
 	_, _, served := ask("a", 1) // served at once, held at the gate
-	for {
-		if a, _ := f.s.counts(); a == 1 {
-			break
-		}
-		select {
-		case <-f.ctx.Done():
-			t.Fatal("the first get was never served")
-		case <-f.s.changedCh():
-		}
-	}
+	f.waitCounts(func(active, _ int) bool { return active == 1 }, "the first get was never served")
 	bFirst, bStop, bDone := ask("b", 2)
 	if p := heard(bFirst); p != 1 {
 		t.Fatalf("b heard place %d, want 1", p)
@@ -361,16 +361,7 @@ func TestShareKeepsPlace(t *testing.T) {
 	}
 	bStop()
 	<-bDone
-	for {
-		if _, q := f.s.counts(); q == 1 {
-			break
-		}
-		select {
-		case <-f.ctx.Done():
-			t.Fatal("b's get never left the queue")
-		case <-f.s.changedCh():
-		}
-	}
+	f.waitCounts(func(_, queued int) bool { return queued == 1 }, "b's get never left the queue")
 	bAgain, _, bDone2 := ask("b", 2)
 	if p := heard(bAgain); p != 1 {
 		t.Errorf("b asking again heard place %d, want its place back, 1", p)
