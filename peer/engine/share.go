@@ -156,9 +156,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 	_ = st.SetReadDeadline(time.Time{})
 	ev := ShareEvent{Peer: peer, ReqID: g.ReqID, Paths: g.Paths, Priority: g.Priority}
 	if err := s.authorize(peer, g.Secret); err != nil {
-		ev.Kind, ev.Err = ShareRefused, err
-		s.notify(ev)
-		s.fail(st, err)
+		s.end(st, ev, ShareRefused, err)
 		return
 	}
 	if g.List {
@@ -171,9 +169,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		}
 		man, err := source.BuildShared(s.Root, g.Paths)
 		if err != nil {
-			ev.Kind, ev.Err = ShareRefused, err
-			s.notify(ev)
-			s.fail(st, err)
+			s.end(st, ev, ShareRefused, err)
 			return
 		}
 		for _, part := range wire.SplitOffer(g.ReqID, 0, man.Entries) {
@@ -190,9 +186,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 	// queue holds no manifest, and sends the files as they are then.
 	for _, p := range g.Paths {
 		if err := source.CheckShared(s.Root, p); err != nil {
-			ev.Kind, ev.Err = ShareRefused, err
-			s.notify(ev)
-			s.fail(st, err)
+			s.end(st, ev, ShareRefused, err)
 			return
 		}
 	}
@@ -212,9 +206,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 
 	w, err := s.enqueue(peer, g.ReqID, g.Priority)
 	if err != nil {
-		ev.Kind, ev.Err = ShareRefused, err
-		s.notify(ev)
-		s.fail(st, err)
+		s.end(st, ev, ShareRefused, err)
 		return
 	}
 	defer s.release(w)
@@ -232,9 +224,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 	s.notify(ev)
 	man, err := source.BuildShared(s.Root, g.Paths)
 	if err != nil {
-		ev.Kind, ev.Err = ShareFailed, err
-		s.notify(ev)
-		s.fail(st, err)
+		s.end(st, ev, ShareFailed, err)
 		return
 	}
 	opts := SendOptions{RetryFor: 15 * time.Second}
@@ -251,9 +241,7 @@ func (s *Sharer) Handle(ctx context.Context, st Stream, peer string) {
 		if c := context.Cause(ctx); c != nil {
 			err = c
 		}
-		ev.Kind, ev.Err = ShareFailed, err
-		s.notify(ev)
-		s.fail(st, err)
+		s.end(st, ev, ShareFailed, err)
 		return
 	}
 	_ = s.write(st, &wire.Done{ReqID: g.ReqID, Final: true})
@@ -445,6 +433,13 @@ func (s *Sharer) wait(ctx context.Context, st Stream, w *waiter, ev ShareEvent) 
 func (s *Sharer) write(st Stream, m wire.Message) error {
 	_ = st.SetWriteDeadline(time.Now().Add(getReadTimeout))
 	return wire.WriteMsg(st, m)
+}
+
+// end reports a get that ends over err, as kind, and tells the getter.
+func (s *Sharer) end(st Stream, ev ShareEvent, kind ShareEventKind, err error) {
+	ev.Kind, ev.Err = kind, err
+	s.notify(ev)
+	s.fail(st, err)
 }
 
 // fail tells the getter why its get ends.
