@@ -1,0 +1,40 @@
+package chunker
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"lukechampine.com/blake3"
+)
+
+// TestSum256MatchesBlake3 checks the one-goroutine tree walk against the
+// library at every size class: around each chunk and 16-chunk boundary,
+// at powers of two and their neighbours, and at random sizes.
+func TestSum256MatchesBlake3(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	p := make([]byte, 4<<20+3)
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	var sizes []int
+	for _, base := range []int{0, 1, 64, 1024, 16 << 10, 32 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+		for d := -3; d <= 3; d++ {
+			if n := base + d; n >= 0 && n <= len(p) {
+				sizes = append(sizes, n)
+			}
+		}
+	}
+	for k := 1; k <= 300; k++ {
+		sizes = append(sizes, k*1024, k*1024+1, k*1024-1)
+	}
+	for range 200 {
+		sizes = append(sizes, rng.IntN(len(p)+1))
+	}
+	for _, n := range sizes {
+		if got, want := sum256(p[:n]), Sum(blake3.Sum256(p[:n])); got != want {
+			t.Fatalf("size %d: sum256 %x, blake3 %x", n, got, want)
+		}
+	}
+}
