@@ -99,8 +99,14 @@ type Reader struct {
 
 // NewReader returns a Reader on r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 64<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, readBuffer)}
 }
+
+// readBuffer is small on purpose: a payload and a large body are read
+// straight into their own buffers, and what the buffer takes in beyond a
+// frame's header is copied twice. At 64 KiB that was a quarter of every
+// 256 KiB chunk.
+const readBuffer = 4 << 10
 
 // ReadMsg reads and decodes the next frame. A stream that ends cleanly
 // between frames gives io.EOF; one that ends inside a frame gives
