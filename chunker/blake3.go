@@ -19,42 +19,75 @@ const group = guts.MaxSIMD * guts.ChunkSize
 // goroutines that the transfer waits on. This walks the same tree in the
 // same order, one 16-chunk SIMD pass at a time, with guts.
 func sum256(p []byte) Sum {
-	if len(p) <= group {
-		return blake3.Sum256(p)
-	}
+	var h Filling
+	h.Reset(p)
+	return h.Sum()
+}
+
+// Filling hashes a chunk while its buffer fills: each 16 KiB group is
+// compressed as soon as it is there, while it is still in the CPU's cache.
+// A chunk hashed after a 256 KiB read comes from memory, and hashed at
+// half the speed.
+//
+//	h.Reset(p)
+//	for filled < len(p) { filled += read(p[filled:]); h.Filled(filled) }
+//	sum := h.Sum()
+type Filling struct {
+	p    []byte
+	body int // bytes of p before its last BLAKE3 chunk
+	done int // bytes of p compressed into t
+	t    tree
+}
+
+// Reset starts the hash of p, whose bytes come in from the front.
+func (h *Filling) Reset(p []byte) {
 	// The last chunk, whole or not, becomes the root's rightmost leaf;
-	// every chunk before it is merged into the stack as it is compressed,
+	// every chunk before it is merged into the tree as it is compressed,
 	// as blake3.Hasher does.
 	last := len(p) % guts.ChunkSize
 	if last == 0 {
 		last = guts.ChunkSize
 	}
-	var t tree
-	body := p[:len(p)-last]
-	for len(body) > 0 {
-		// The largest subtree that may start here: aligned to its own
-		// size and no larger than what is left.
-		n := uint64(len(body) / guts.ChunkSize)
-		height := min(bits.TrailingZeros64(t.counter|1<<63), bits.Len64(n)-1)
-		if height >= 4 {
-			// 2^height chunks: whole 16-chunk passes, merged as they go.
-			for range 1 << (height - 4) {
-				node := guts.CompressBuffer((*[group]byte)(body[:group]), group, &guts.IV, t.counter, 0)
-				t.push(guts.ChainingValue(node), 4)
-				body = body[group:]
-			}
-			continue
-		}
+	h.p, h.body, h.done = p, max(len(p)-last, 0), 0
+	h.t.counter = 0
+}
+
+// Filled says that p[:n] holds its final bytes. Whole 16-chunk groups
+// among them are compressed now.
+func (h *Filling) Filled(n int) {
+	if len(h.p) <= group {
+		return // one SIMD pass at the end
+	}
+	// Groups come first: a subtree of 16 or more chunks starts at every
+	// multiple of 16 chunks while 16 or more remain before the last one.
+	for h.done+group <= min(n, h.body) {
+		node := guts.CompressBuffer((*[group]byte)(h.p[h.done:h.done+group]), group, &guts.IV, h.t.counter, 0)
+		h.t.push(guts.ChainingValue(node), 4)
+		h.done += group
+	}
+}
+
+// Sum returns the hash of p, which must be filled.
+func (h *Filling) Sum() Sum {
+	p := h.p
+	if len(p) <= group {
+		return blake3.Sum256(p)
+	}
+	h.Filled(len(p))
+	// Fewer than 16 chunks are left before the last: the largest
+	// power-of-two subtrees that fit, in order.
+	for body := p[h.done:h.body]; len(body) > 0; {
+		height := bits.Len64(uint64(len(body)/guts.ChunkSize)) - 1
 		var buf [group]byte
 		k := copy(buf[:], body[:guts.ChunkSize<<height])
-		node := guts.CompressBuffer(&buf, k, &guts.IV, t.counter, 0)
-		t.push(guts.ChainingValue(node), height)
+		node := guts.CompressBuffer(&buf, k, &guts.IV, h.t.counter, 0)
+		h.t.push(guts.ChainingValue(node), height)
 		body = body[k:]
 	}
-	n := guts.CompressChunk(p[len(p)-last:], &guts.IV, t.counter, 0)
-	for i := bits.TrailingZeros64(t.counter); i < bits.Len64(t.counter); i++ {
-		if t.counter&(1<<i) != 0 {
-			n = guts.ParentNode(t.stack[i], guts.ChainingValue(n), &guts.IV, 0)
+	n := guts.CompressChunk(p[h.body:], &guts.IV, h.t.counter, 0)
+	for i := bits.TrailingZeros64(h.t.counter); i < bits.Len64(h.t.counter); i++ {
+		if h.t.counter&(1<<i) != 0 {
+			n = guts.ParentNode(h.t.stack[i], guts.ChainingValue(n), &guts.IV, 0)
 		}
 	}
 	n.Flags |= guts.FlagRoot

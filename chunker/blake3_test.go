@@ -38,3 +38,30 @@ func TestSum256MatchesBlake3(t *testing.T) {
 		}
 	}
 }
+
+// TestFillingMatchesBlake3 fills buffers in random steps, as reads from a
+// stream do, and checks the hash taken on the way.
+func TestFillingMatchesBlake3(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	p := make([]byte, 1<<20+5)
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	var h Filling
+	for range 300 {
+		n := rng.IntN(len(p) + 1)
+		if rng.IntN(4) == 0 {
+			n = (rng.IntN(64) + 1) * 16 << 10 // whole groups
+		}
+		h.Reset(p[:n])
+		for filled := 0; filled < n; {
+			filled = min(n, filled+1+rng.IntN(40<<10))
+			h.Filled(filled)
+		}
+		if got, want := h.Sum(), Sum(blake3.Sum256(p[:n])); got != want {
+			t.Fatalf("size %d: %x, blake3 %x", n, got, want)
+		}
+	}
+}

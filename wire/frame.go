@@ -186,6 +186,25 @@ func (r *Reader) Payload(p []byte) error {
 	return nil
 }
 
+// PayloadSteps is Payload read step bytes at a time, calling filled with
+// how much of p holds payload after each step: the caller can work on the
+// bytes while they are in the CPU's cache.
+func (r *Reader) PayloadSteps(p []byte, step int, filled func(n int)) error {
+	if int64(len(p)) != r.pending {
+		return fmt.Errorf("wire: payload buffer of %d bytes for %d pending", len(p), r.pending)
+	}
+	for n := 0; n < len(p); {
+		k, err := io.ReadFull(r.br, p[n:min(n+step, len(p))])
+		n += k
+		r.pending -= int64(k)
+		if err != nil {
+			return noEOF(err)
+		}
+		filled(n)
+	}
+	return nil
+}
+
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF

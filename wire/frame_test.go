@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"runtime"
@@ -167,6 +168,45 @@ func TestDataPayloadTruncated(t *testing.T) {
 	}
 	if err := r.Payload(make([]byte, 5)); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestPayloadSteps reads a payload in steps, then the frame after it, and
+// a truncated payload up to where it ends.
+func TestPayloadSteps(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789"), 1000)
+	var buf bytes.Buffer
+	_ = WriteData(&buf, &Data{Hash: testHash}, payload)
+	_ = WriteMsg(&buf, &Start{ReqID: 7})
+	whole := buf.Bytes()
+
+	r := NewReader(bytes.NewReader(whole))
+	if _, err := r.ReadMsg(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(payload))
+	var filled []int
+	if err := r.PayloadSteps(got, 4096, func(n int) { filled = append(filled, n) }); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) || fmt.Sprint(filled) != "[4096 8192 10000]" {
+		t.Fatalf("payload equal %v, filled %v", bytes.Equal(got, payload), filled)
+	}
+	if m, err := r.ReadMsg(); err != nil || m.(*Start).ReqID != 7 {
+		t.Fatalf("after the payload: %v %v", m, err)
+	}
+
+	r = NewReader(bytes.NewReader(whole[:len(whole)-len(payload)+5000]))
+	if _, err := r.ReadMsg(); err != nil {
+		t.Fatal(err)
+	}
+	filled = nil
+	err := r.PayloadSteps(got, 4096, func(n int) { filled = append(filled, n) })
+	if !errors.Is(err, io.ErrUnexpectedEOF) || fmt.Sprint(filled) != "[4096]" {
+		t.Fatalf("truncated: %v, filled %v", err, filled)
+	}
+	if err := r.PayloadSteps(make([]byte, 1), 1, func(int) {}); err == nil {
+		t.Fatal("a buffer of the wrong size was taken")
 	}
 }
 

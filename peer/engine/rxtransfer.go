@@ -468,6 +468,7 @@ func (t *transfer) receiveData(ctx context.Context, s Stream, rd *wire.Reader) e
 	defer stop()
 
 	buf := alignedBuf(int(t.chunk))
+	h := new(chunker.Filling)
 	for {
 		_ = s.SetReadDeadline(time.Now().Add(t.r.Limits.IdleTimeout))
 		m, err := rd.ReadMsg()
@@ -481,14 +482,14 @@ func (t *transfer) receiveData(ctx context.Context, s Stream, rd *wire.Reader) e
 		if !ok {
 			return fmt.Errorf("%w: %v on a data stream", wire.ErrProtocol, m.Type())
 		}
-		if err := t.onData(s, rd, d, buf); err != nil {
+		if err := t.onData(s, rd, d, buf, h); err != nil {
 			return err
 		}
 	}
 }
 
 // onData checks, reads, verifies and writes one chunk.
-func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) error {
+func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte, h *chunker.Filling) error {
 	t.mu.Lock()
 	rx, err := t.file(d.File)
 	var f *store.File
@@ -524,10 +525,11 @@ func (t *transfer) onData(s Stream, rd *wire.Reader, d *wire.Data, buf []byte) e
 		return fmt.Errorf("%w (%s)", err, Escape(t.entry(rx).Path))
 	}
 	_ = s.SetReadDeadline(t.r.Limits.payloadDeadline(d.Length))
-	if err := rd.Payload(p); err != nil {
+	h.Reset(p)
+	if err := rd.PayloadSteps(p, hashStep, h.Filled); err != nil {
 		return err
 	}
-	sum := chunker.Hash(p)
+	sum := h.Sum()
 	t.mu.Lock()
 	t.received += uint64(len(p))
 	t.mu.Unlock()

@@ -609,13 +609,20 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 		}
 	}()
 	buf := make([]byte, s.opts.ChunkSize)
+	h := new(chunker.Filling)
 	for j := range work {
 		r := chunker.ChunkRange(j.chunk, j.f.entry.Size, s.opts.ChunkSize)
 		p := buf[:r.Len()]
-		if err := j.f.src.ReadAt(p, r.Off); err != nil {
-			return err
+		h.Reset(p)
+		for n := 0; n < len(p); {
+			k := min(hashStep, len(p)-n)
+			if err := j.f.src.ReadAt(p[n:n+k], r.Off+uint64(n)); err != nil {
+				return err
+			}
+			n += k
+			h.Filled(n)
 		}
-		sum := chunker.Hash(p)
+		sum := h.Sum()
 		j.f.sums[j.chunk] = sum
 		if j.hashOnly && st != nil {
 			// Hash-only jobs come last: no more data follows on this
