@@ -87,3 +87,13 @@ func setDirect(f *os.File, on bool) error {
 	_, err = unix.FcntlInt(f.Fd(), unix.F_SETFL, fl)
 	return err
 }
+
+// preallocate gives f blocks for [from, to), and that size if it is
+// smaller. It reports false where the file system cannot.
+func preallocate(f *os.File, from, to uint64) (bool, error) {
+	err := unix.Fallocate(int(f.Fd()), 0, int64(from), int64(to-from))
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return false, diskErr(err)
+	}
+	return err == nil, nil
+}
