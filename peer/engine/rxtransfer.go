@@ -876,7 +876,7 @@ func (t *transfer) recordWritten() {
 	}
 	t.mu.Unlock()
 	for _, f := range todo {
-		_ = f.SaveState() // best effort; commit reports errors
+		_ = f.SaveStateDue() // best effort; commit reports errors
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/dshare/dshare/chunker"
@@ -32,6 +33,8 @@ type File struct {
 	saved      uint64           // size of have ∪ pending when the state was last saved, or stale
 	created    bool             // the temporary file exists
 	released   bool
+	savedAt    time.Time     // when the state was last saved
+	saveCost   time.Duration // what that save took
 
 	vmu sync.Mutex // one Verify at a time
 
@@ -342,6 +345,7 @@ func (f *File) SaveState() error {
 	if f.chunks() <= 1 {
 		return nil
 	}
+	start := time.Now()
 	f.mu.Lock()
 	st := chunker.State{Peer: f.key.Peer, Path: f.key.Path, Size: f.key.Size, MTime: f.key.MTime,
 		ChunkSize: f.key.ChunkSize, Have: f.have.Clone(), Sums: f.sums}
@@ -365,8 +369,27 @@ func (f *File) SaveState() error {
 	}
 	f.mu.Lock()
 	f.saved = n
+	f.savedAt, f.saveCost = time.Now(), time.Since(start)
 	f.mu.Unlock()
 	return nil
+}
+
+// stateCostShare paces SaveStateDue: a state is written again only after
+// this many times what writing it last took. A state holds every chunk's
+// hash (128 KiB per GiB at the default chunk size), so for a file of tens
+// of GiB a save every few milliseconds would take much of a core.
+const stateCostShare = 20
+
+// SaveStateDue is SaveState for a periodic caller: it does nothing while
+// the last save is recent for what it cost.
+func (f *File) SaveStateDue() error {
+	f.mu.Lock()
+	due := time.Since(f.savedAt) >= stateCostShare*f.saveCost
+	f.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return f.SaveState()
 }
 
 // Verify re-reads the chunks an earlier run left and drops those that

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/dshare/dshare/chunker"
 	"github.com/dshare/dshare/wire"
@@ -371,6 +372,57 @@ func TestSaveStateOnlyOnChange(t *testing.T) {
 	}
 	if names := stageNames(t, dir); len(names) != 2 {
 		t.Fatalf("stage holds %q: a temporary state file was left", names)
+	}
+}
+
+// TestSaveStateDuePaced: a periodic save waits stateCostShare times what
+// the last save took, and Release saves whatever it held back.
+func TestSaveStateDuePaced(t *testing.T) {
+	rng := newRand(t)
+	dir := t.TempDir()
+	s := openStore(t, dir, Options{})
+	b := newBlob(rng, "p", "x.bin", 8*4096, 4096)
+	f, err := s.Begin(b.key, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := stageFile(dir, b.key, stateExt)
+	held := func() uint64 {
+		raw, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st chunker.State
+		if err := st.UnmarshalBinary(raw); err != nil {
+			t.Fatal(err)
+		}
+		return st.Have.Size()
+	}
+	b.write(t, f, 0, 2)
+	if err := f.SaveStateDue(); err != nil || held() != 2*4096 {
+		t.Fatalf("first save: %v", err)
+	}
+	// As if that save had taken an hour: the next is not due for 20.
+	f.mu.Lock()
+	f.saveCost = time.Hour
+	f.mu.Unlock()
+	b.write(t, f, 2, 4)
+	if err := f.SaveStateDue(); err != nil || held() != 2*4096 {
+		t.Fatalf("a save came before it was due: %v, %d held", err, held())
+	}
+	f.mu.Lock()
+	f.savedAt = time.Now().Add(-stateCostShare * time.Hour)
+	f.mu.Unlock()
+	if err := f.SaveStateDue(); err != nil || held() != 4*4096 {
+		t.Fatalf("a due save did not come: %v, %d held", err, held())
+	}
+	f.mu.Lock()
+	f.savedAt, f.saveCost = time.Now(), time.Hour
+	f.mu.Unlock()
+	b.write(t, f, 4, 5)
+	f.Release()
+	if held() != 5*4096 {
+		t.Fatalf("Release kept %d bytes in the state, not %d", held(), 5*4096)
 	}
 }
 
