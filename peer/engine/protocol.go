@@ -19,7 +19,7 @@ const (
 	MaxDataStreams   = 64                     // per transfer, on the receiver
 	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
 	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
-	// A chunk is read, from the disk or the stream, and hashed this much
+	// A receiver reads a chunk from its stream, and hashes it, this much
 	// at a time, so that it is hashed while in the CPU's cache.
 	hashStep = 32 << 10
 	// The receiver reports at least this often, so that a sender can tell

@@ -609,20 +609,15 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 		}
 	}()
 	buf := make([]byte, s.opts.ChunkSize)
-	h := new(chunker.Filling)
 	for j := range work {
 		r := chunker.ChunkRange(j.chunk, j.f.entry.Size, s.opts.ChunkSize)
 		p := buf[:r.Len()]
-		h.Reset(p)
-		for n := 0; n < len(p); {
-			k := min(hashStep, len(p)-n)
-			if err := j.f.src.ReadAt(p[n:n+k], r.Off+uint64(n)); err != nil {
-				return err
-			}
-			n += k
-			h.Filled(n)
+		// One read: the kernel's copy leaves the chunk in the cache
+		// for the hash; reading it in steps cost more calls than that.
+		if err := j.f.src.ReadAt(p, r.Off); err != nil {
+			return err
 		}
-		sum := h.Sum()
+		sum := chunker.Hash(p)
 		j.f.sums[j.chunk] = sum
 		if j.hashOnly && st != nil {
 			// Hash-only jobs come last: no more data follows on this
