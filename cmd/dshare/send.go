@@ -27,7 +27,7 @@ import (
 
 func runSend(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "send", "send [flags] PATH... [PEER]")
-	streams := fs.Int("streams", peer.DefaultStreams, "parallel data streams")
+	streams := fs.Int("streams", peer.DefaultStreams, "parallel data streams (large files on a short, fast path keep 2 per connection)")
 	lanesN := fs.Int("lanes", 0, fmt.Sprintf("spread data over `N` QUIC connections, each with its own congestion window, for lossy long-distance links (0: as many as the path rewards, up to %d; 1: one)", peer.MaxLanes))
 	wait := fs.Duration("wait", 10*time.Second, "how long to look for receivers on the LAN when no PEER is given; a PEER ID is looked for up to 6 times as long, on the LAN and in the DHT")
 	retryFor := fs.Duration("retry-for", 2*time.Minute, "keep reconnecting and resuming this long after the connection fails (0: never)")

@@ -364,11 +364,40 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 	// Every worker, those the supervisor may add included, has room for
 	// its error: a blocked send would keep wg.Wait from returning.
 	workErr := make(chan error, s.opts.Streams+MaxDataStreams)
+	var running atomic.Int32 // workers, less those that retired
+	var bulk atomic.Bool     // the last job handed out was a whole chunk
+	dl, _ := s.link.(DataLink)
+	// surplus lets a worker that has just sent a whole chunk retire while
+	// the link wants fewer streams than run: on a fast short path, eight
+	// streams with a chunk buffer each cost a tenth more CPU per byte
+	// than four, and the transfer is CPU-bound there. Small files keep
+	// them all: there the receiver works on a file per stream.
+	surplus := func() bool {
+		if dl == nil {
+			return false
+		}
+		want := int32(dl.Wanted())
+		for {
+			n := running.Load()
+			if want <= 0 || n <= want {
+				return false
+			}
+			if running.CompareAndSwap(n, n-1) {
+				return true
+			}
+		}
+	}
 	startWorker := func() {
+		running.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.worker(ctx, work); err != nil {
+			err := s.worker(ctx, work, surplus)
+			if errors.Is(err, errRetired) {
+				return // surplus counted it out
+			}
+			running.Add(-1)
+			if err != nil {
 				workErr <- err
 				cancel(err)
 			}
@@ -382,6 +411,7 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 		defer close(work)
 		defer close(dispatched)
 		for _, j := range jobs {
+			bulk.Store(s.whole(j))
 			select {
 			case work <- j:
 			case <-ctx.Done():
@@ -389,24 +419,27 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	if dl, ok := s.link.(DataLink); ok {
+	if dl != nil {
 		// A link that spreads data over several connections may want
-		// more streams as it adds some: workers are added, never
-		// removed, while there is work to hand out. The supervisor
-		// counts in wg itself, so that wg.Wait cannot return while it
-		// may still add.
+		// more streams as it adds some, and small files want the usual
+		// number again after large ones: workers are added while there
+		// is work to hand out. The supervisor counts in wg itself, so
+		// that wg.Wait cannot return while it may still add.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tick := time.NewTicker(laneCheckInterval)
 			defer tick.Stop()
-			n := s.opts.Streams
 			for {
 				select {
 				case <-dispatched:
 					return
 				case <-tick.C:
-					for ; n < min(dl.Wanted(), MaxDataStreams); n++ {
+					want := dl.Wanted()
+					if !bulk.Load() {
+						want = max(want, s.opts.Streams)
+					}
+					for int(running.Load()) < min(want, MaxDataStreams) {
 						startWorker()
 					}
 				}
@@ -600,8 +633,17 @@ func (s *sendSession) write(m wire.Message) error {
 	return wire.WriteMsg(s.ctrl, m)
 }
 
-// worker sends chunks over a data stream of its own.
-func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
+// errRetired ends a worker that the link no longer needs.
+var errRetired = errors.New("worker retired")
+
+// whole reports whether j sends a whole chunk.
+func (s *sendSession) whole(j job) bool {
+	return !j.hashOnly && chunker.ChunkRange(j.chunk, j.f.entry.Size, s.opts.ChunkSize).Len() == uint64(s.opts.ChunkSize)
+}
+
+// worker sends chunks over a data stream of its own. After a whole chunk
+// it retires, with errRetired, if surplus says so.
+func (s *sendSession) worker(ctx context.Context, work <-chan job, surplus func() bool) error {
 	var st Stream
 	defer func() {
 		if st != nil {
@@ -665,6 +707,9 @@ func (s *sendSession) worker(ctx context.Context, work <-chan job) error {
 			if err := s.fileRead(j.f); err != nil {
 				return err
 			}
+		}
+		if s.whole(j) && surplus() {
+			return errRetired
 		}
 	}
 	return nil
