@@ -396,11 +396,11 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 			if errors.Is(err, errRetired) {
 				return // surplus counted it out
 			}
-			running.Add(-1)
 			if err != nil {
 				workErr <- err
-				cancel(err)
+				cancel(err) // first: a failed worker is not replaced
 			}
+			running.Add(-1)
 		}()
 	}
 	for range s.opts.Streams {
@@ -439,7 +439,7 @@ func (s *sendSession) run(ctx context.Context) (err error) {
 					if !bulk.Load() {
 						want = max(want, s.opts.Streams)
 					}
-					for int(running.Load()) < min(want, MaxDataStreams) {
+					for ctx.Err() == nil && int(running.Load()) < min(want, MaxDataStreams) {
 						startWorker()
 					}
 				}
