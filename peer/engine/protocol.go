@@ -18,7 +18,7 @@ const (
 	DefaultStreams   = 8
 	MaxDataStreams   = 64                     // per transfer, on the receiver
 	commitInterval   = 200 * time.Millisecond // fsync, then confirm to the sender
-	stateInterval    = 25 * time.Millisecond  // record written chunks for a resume
+	stateInterval    = 10 * time.Millisecond  // record written chunks for a resume
 	// A receiver reads a chunk from its stream, and hashes it, this much
 	// at a time, so that it is hashed while in the CPU's cache.
 	hashStep = 32 << 10

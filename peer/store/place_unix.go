@@ -51,7 +51,7 @@ const syncOnEvict = true
 func setDirect(*os.File, bool) error { return errors.ErrUnsupported }
 
 // preallocate does nothing here: writes allocate as they go.
-func preallocate(*os.File, uint64, uint64) (bool, error) { return false, nil }
+func preallocate(*os.File, uint64, uint64) bool { return false }
 
 // futimens: times are set by name, after checking the name.
 func futimens(*os.File, *[2]unix.Timespec) error { return errors.ErrUnsupported }

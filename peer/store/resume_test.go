@@ -375,20 +375,15 @@ func TestSaveStateOnlyOnChange(t *testing.T) {
 	}
 }
 
-// TestSaveStateDuePaced: a periodic save waits stateCostShare times what
-// the last save took, and Release saves whatever it held back.
+// TestSaveStateDuePaced: a periodic save of a large state waits
+// statePace per MiB since the last one, one of a small state never waits,
+// and Release saves whatever was held back.
 func TestSaveStateDuePaced(t *testing.T) {
-	rng := newRand(t)
 	dir := t.TempDir()
 	s := openStore(t, dir, Options{})
-	b := newBlob(rng, "p", "x.bin", 8*4096, 4096)
-	f, err := s.Begin(b.key, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := stageFile(dir, b.key, stateExt)
-	held := func() uint64 {
-		raw, err := os.ReadFile(state)
+	chunk := make([]byte, 4096)
+	held := func(k Key) uint64 {
+		raw, err := os.ReadFile(stageFile(dir, k, stateExt))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,31 +393,56 @@ func TestSaveStateDuePaced(t *testing.T) {
 		}
 		return st.Have.Size()
 	}
-	b.write(t, f, 0, 2)
-	if err := f.SaveStateDue(); err != nil || held() != 2*4096 {
-		t.Fatalf("first save: %v", err)
+	setSaved := func(f *File, at time.Time) {
+		f.mu.Lock()
+		f.savedAt = at
+		f.mu.Unlock()
 	}
-	// As if that save had taken an hour: the next is not due for 20.
-	f.mu.Lock()
-	f.saveCost = time.Hour
-	f.mu.Unlock()
-	b.write(t, f, 2, 4)
-	if err := f.SaveStateDue(); err != nil || held() != 2*4096 {
-		t.Fatalf("a save came before it was due: %v, %d held", err, held())
+
+	// 1 GiB in 4 KiB chunks: an 8 MiB state, 200 ms apart.
+	big := Key{Peer: "p", Path: "big.bin", Size: 1 << 30, MTime: 1, ChunkSize: 4096}
+	f, err := s.Begin(big, 0o644)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.mu.Lock()
-	f.savedAt = time.Now().Add(-stateCostShare * time.Hour)
-	f.mu.Unlock()
-	if err := f.SaveStateDue(); err != nil || held() != 4*4096 {
-		t.Fatalf("a due save did not come: %v, %d held", err, held())
+	for i := range 3 {
+		if _, err := f.Write(i, chunk, chunker.Sum{}); err != nil {
+			t.Fatal(err)
+		}
+		setSaved(f, time.Now())
+		if err := f.SaveStateDue(); err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && held(big) != 4096 {
+			t.Fatalf("a save of 8 MiB came at once after the last one: %d bytes held", held(big))
+		}
+		if i == 0 {
+			setSaved(f, time.Now().Add(-8*statePace))
+			if err := f.SaveStateDue(); err != nil || held(big) != 4096 {
+				t.Fatalf("a due save did not come: %v", err)
+			}
+		}
 	}
-	f.mu.Lock()
-	f.savedAt, f.saveCost = time.Now(), time.Hour
-	f.mu.Unlock()
-	b.write(t, f, 4, 5)
 	f.Release()
-	if held() != 5*4096 {
-		t.Fatalf("Release kept %d bytes in the state, not %d", held(), 5*4096)
+	if held(big) != 3*4096 {
+		t.Fatalf("Release kept %d bytes in the state, not %d", held(big), 3*4096)
+	}
+
+	// A state of 256 bytes is saved at every call.
+	small := Key{Peer: "p", Path: "small.bin", Size: 8 * 4096, MTime: 1, ChunkSize: 4096}
+	g, err := s.Begin(small, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Release()
+	for i := range 3 {
+		if _, err := g.Write(i, chunk, chunker.Sum{}); err != nil {
+			t.Fatal(err)
+		}
+		setSaved(g, time.Now())
+		if err := g.SaveStateDue(); err != nil || held(small) != uint64(i+1)*4096 {
+			t.Fatalf("save %d of a small state: %v", i, err)
+		}
 	}
 }
 

@@ -30,7 +30,7 @@ func (*stage) syncAll([]*os.File) error                             { return nil
 func (*stage) place(*os.File, string, *os.File, string, bool) error { return errUnsupported }
 func setMeta(*os.File, string, *stage, uint32, int64) error         { return errUnsupported }
 func setDirect(*os.File, bool) error                                { return errUnsupported }
-func preallocate(*os.File, uint64, uint64) (bool, error)            { return false, nil }
+func preallocate(*os.File, uint64, uint64) bool                     { return false }
 func diskErr(err error) error                                       { return err }
 func inode(fs.FileInfo) uint64                                      { return 0 }
 func existsAt(*os.File, string) bool                                { return true }
