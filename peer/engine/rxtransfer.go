@@ -324,19 +324,19 @@ func (t *transfer) run(rd *wire.Reader) error {
 		t.mu.Lock()
 		over := t.over
 		t.mu.Unlock()
-		if over {
-			// The final Done was on its way: a sender that read it may
-			// close before the commit loop has returned. Its outcome is
-			// the transfer's.
-			if cerr := <-commitErr; cerr == nil {
-				return nil
-			}
+		if !over {
 			t.cancel(err)
-			return err
 		}
+		// The final Done was on its way: a sender that read it may close
+		// before the commit loop has returned. Its outcome is the
+		// transfer's.
+		if cerr := <-commitErr; over && cerr == nil {
+			return nil
+		}
+		// The first cause is the outcome: a sender that gives up because
+		// this side failed (a full disk, say) is not why it ended.
 		t.cancel(err)
-		<-commitErr
-		return err
+		return context.Cause(t.ctx)
 	}
 }
 
