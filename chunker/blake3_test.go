@@ -7,17 +7,23 @@ import (
 	"lukechampine.com/blake3"
 )
 
+// seeded returns a random source with a logged seed, and n bytes from it.
+func seeded(t *testing.T, n int) (*rand.Rand, []byte) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(rng.Uint32())
+	}
+	return rng, p
+}
+
 // TestSum256MatchesBlake3 checks the one-goroutine tree walk against the
 // library at every size class: around each chunk and 16-chunk boundary,
 // at powers of two and their neighbours, and at random sizes.
 func TestSum256MatchesBlake3(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
-	p := make([]byte, 4<<20+3)
-	for i := range p {
-		p[i] = byte(rng.Uint32())
-	}
+	rng, p := seeded(t, 4<<20+3)
 	var sizes []int
 	for _, base := range []int{0, 1, 64, 1024, 16 << 10, 32 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20} {
 		for d := -3; d <= 3; d++ {
@@ -42,13 +48,7 @@ func TestSum256MatchesBlake3(t *testing.T) {
 // TestFillingMatchesBlake3 fills buffers in random steps, as reads from a
 // stream do, and checks the hash taken on the way.
 func TestFillingMatchesBlake3(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 1))
-	p := make([]byte, 1<<20+5)
-	for i := range p {
-		p[i] = byte(rng.Uint32())
-	}
+	rng, p := seeded(t, 1<<20+5)
 	var h Filling
 	for range 300 {
 		n := rng.IntN(len(p) + 1)
